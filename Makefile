@@ -1,0 +1,98 @@
+# Dealroom developer tasks. Everything runs from the project virtualenv in .venv,
+# which `make` creates and keeps in sync with pyproject.toml.
+#
+#   make run     migrate, seed the demo deal room and serve on http://127.0.0.1:8000
+#   make test    install test deps (incl. chromium + postgresql via apt when root) and run
+#                the whole suite; extra pytest arguments: make test PYTEST_ARGS="-k invite"
+#   make check   ruff + mypy
+#   make bench   run every bench/*.py
+#   make vendor  re-vendor the front-end packages into static/vendor/
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PYTEST_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test test-deps check bench vendor
+
+help:
+	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
+
+# --- virtualenv ------------------------------------------------------------------
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	@echo "pip install -e . (into $(VENV))"
+	@$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	@echo "pip install -e '.[test]' (into $(VENV))"
+	@$(PIP) install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+venv: $(VENV)/.installed
+
+# --- running -----------------------------------------------------------------------
+
+run: venv
+	$(PY) -m dealroom migrate
+	$(PY) -m dealroom seed-demo
+	exec $(PY) -m dealroom serve --host 127.0.0.1 --port 8000
+
+# --- tests -------------------------------------------------------------------------
+
+# System packages the suite needs: chromium (e2e browser journeys) and the PostgreSQL
+# server binaries (tests/harness/postgres.py starts throwaway clusters; no service
+# is started: a temporary policy-rc.d keeps apt from launching one).
+test-deps: $(VENV)/.installed-test
+	@need=""; \
+	[ -x $(CHROMIUM) ] || need="$$need chromium"; \
+	if [ -n "$${DEALROOM_PG_BINDIR:-}" ] && [ -x "$$DEALROOM_PG_BINDIR/initdb" ]; then :; \
+	elif ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then :; \
+	else need="$$need postgresql"; fi; \
+	if [ "$$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then \
+		case "$$need" in *postgresql*) ;; *) need="$$need postgresql";; esac; \
+	fi; \
+	if [ -z "$$need" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "error: missing system packages:$$need" >&2; \
+		echo "install them with: sudo apt-get install -y$$need  (or run 'make test-deps' as root)" >&2; \
+		exit 1; \
+	fi; \
+	echo "installing system packages:$$need"; \
+	policy=""; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then \
+		policy=/usr/sbin/policy-rc.d; \
+		printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; \
+	fi; \
+	log=$$(mktemp); status=0; \
+	{ apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; } >$$log 2>&1 || status=$$?; \
+	[ -z "$$policy" ] || rm -f $$policy; \
+	if [ $$status != 0 ]; then cat $$log >&2; fi; rm -f $$log; exit $$status
+
+test: test-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy dealroom
+
+bench: $(VENV)/.installed-test
+	@shopt -s nullglob; files=(bench/*.py); \
+	if [ $${#files[@]} = 0 ]; then echo "no bench/*.py"; exit 0; fi; \
+	for f in "$${files[@]}"; do echo "== $$f"; $(PY) "$$f" || exit $$?; done
+
+# --- front-end vendoring -------------------------------------------------------------
+
+vendor:
+	bash scripts/vendor.sh

@@ -1,0 +1,140 @@
+"""Command line: `python -m dealroom serve | migrate | seed-demo | create-user | create-token`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .errors import DealroomError
+from .settings import SETTINGS, SettingsError, load_settings
+
+
+def _services():  # type: ignore[no-untyped-def]
+    from .app import build_services
+
+    return build_services(load_settings())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = load_settings()
+    default_base = next(s.default for s in SETTINGS if s.name == "base_url")
+    if settings.base_url == default_base and (args.host, args.port) != ("127.0.0.1", 8000):
+        # Links in mails must point where we actually listen, unless a public URL was configured.
+        settings = settings.replace(base_url=f"http://{args.host}:{args.port}")
+    print(f"Dealroom serving on http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, proxy_headers=settings.trust_proxy,
+        log_level="info", timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .migrate import upgrade
+
+    settings = load_settings()
+    if not settings.database_url:
+        Path(settings.sqlalchemy_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url)
+    print("Database is up to date.")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from .seed import seed_demo
+
+    services = _services()
+    if services.settings.storage == "s3":
+        services.storage.ensure_bucket()  # type: ignore[attr-defined]
+    with services.db.session() as session:
+        demo = seed_demo(session, storage=services.storage, links=services.links, renderer=services.mail)
+    print()
+    print("Demo workspace " + ("created." if demo.created else "already exists."))
+    print(f"  Seller login:  {services.links.login()}")
+    print(f"                 email {demo.email}  password {demo.password}")
+    if demo.buyer_link:
+        print(f"  Buyer link:    {demo.buyer_link}")
+        print("                 (open it in a private window to see the room as a buyer)")
+    print()
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from . import accounts
+
+    services = _services()
+    with services.db.session() as session:
+        user = accounts.create_user(
+            session, email=args.email, password=args.password, org_name=args.org, role=args.role, name=args.name or ""
+        )
+        print(f"Created {user.role} {user.email} ({user.public_id}).")
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    from . import accounts
+
+    services = _services()
+    with services.db.session() as session:
+        user = accounts.find_user_by_email(session, args.email)
+        if user is None:
+            print(f"No user with email {args.email}.", file=sys.stderr)
+            return 1
+        _token, plaintext = accounts.create_api_token(session, user=user, name=args.name or "cli")
+    print(plaintext)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m dealroom",
+        description="Dealroom: invite-only digital sales rooms. Settings come from DEALROOM_* variables or .env.",
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="serve the web app (default http://127.0.0.1:8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "seed-demo", help="create a demo workspace when missing and print the seller login and a buyer link"
+    ).set_defaults(func=cmd_seed_demo)
+    user = sub.add_parser("create-user", help="create a seller account (and its organisation when new)")
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", required=True, help="at least 10 characters")
+    user.add_argument("--org", required=True, help="organisation name; joined if it exists, else created")
+    user.add_argument("--role", choices=("admin", "manager", "rep"), default="admin")
+    user.add_argument("--name", default="", help="display name")
+    user.set_defaults(func=cmd_create_user)
+    token = sub.add_parser("create-token", help="create an API token for a user and print it (shown once)")
+    token.add_argument("--email", required=True)
+    token.add_argument("--name", default="", help="a label for the token")
+    token.set_defaults(func=cmd_create_token)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DealroomError as exc:
+        detail = "; ".join(getattr(exc, "fields", {}).values()) or exc.message
+        print(f"Error: {detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

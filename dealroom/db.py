@@ -1,0 +1,109 @@
+"""Engine and transactions.
+
+Domain functions take `*, session` and never commit: whoever opens the session (a request, a job
+run, a CLI command) owns the transaction, so two domain calls commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, SQLModel
+
+MODEL_MODULES = (
+    "dealroom.accounts",
+    "dealroom.rooms",
+    "dealroom.invites",
+    "dealroom.content",
+    "dealroom.notify",
+    "dealroom.ratelimit",
+    "dealroom.audit",
+)
+
+
+def load_models() -> type[SQLModel]:
+    """Import every module that declares tables, so `SQLModel.metadata` is complete."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC; SQLModel stores it as UTC on every backend and returns it aware."""
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (needed for
+        # SAVEPOINT and for BEGIN IMMEDIATE below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY when
+        # another connection committed in between; writers take the lock up front instead.
+        if conn.get_execution_options().get("dealroom_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs)
+        _sqlite_pragmas(engine)
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.update(pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Database:
+    """Hands out sessions bound either to an engine (the app) or to one connection (tests, whose
+    outer transaction is rolled back after each test; the app's commits become savepoints)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self.bind = bind
+        self.engine = bind if isinstance(bind, Engine) else bind.engine
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        options: dict[str, Any] = {"expire_on_commit": False}
+        if isinstance(bind, Connection):
+            options["join_transaction_mode"] = "create_savepoint"
+        self._factory = sessionmaker(bind=bind, class_=Session, **options)
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(make_engine(url))
+
+    @contextmanager
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends normally, rolled back on any error."""
+        session = self._factory()
+        try:
+            if write and isinstance(self.bind, Engine):
+                session.connection(execution_options={"dealroom_write": True})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        if isinstance(self.bind, Engine):
+            self.engine.dispose()

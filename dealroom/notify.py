@@ -1,0 +1,184 @@
+"""Outgoing mail through a durable outbox.
+
+A mail is written to `outbox_mail` in the same transaction as the change that caused it, so an
+invite is never saved without its mail nor mailed without being saved. Delivery happens after
+commit (kicked right away, and retried by the scheduler), claimed row by row with a conditional
+UPDATE so two app processes never send the same mail twice. Without an SMTP host (development),
+mails are printed and stay readable on the outbox page.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import jinja2
+from sqlalchemy import update
+from sqlmodel import Field, Session, SQLModel, select
+
+from .db import Database, utcnow
+
+log = logging.getLogger("dealroom.mail")
+
+MAX_ATTEMPTS = 6
+
+
+class OutboxMail(SQLModel, table=True):
+    __tablename__ = "outbox_mail"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = Field(default=None, foreign_key="org.id", index=True)
+    kind: str = Field(default="", max_length=60)
+    to_addr: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    text_body: str
+    html_body: str = ""
+    status: str = Field(default="queued", max_length=20, index=True)  # queued|sending|sent|printed|failed
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=1000)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    sent_at: datetime | None = None
+
+
+class MailRenderer:
+    """Renders `emails/<name>.subject.txt`, `.txt` and `.html` templates."""
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.env = env
+
+    def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+        subject = self.env.get_template(f"emails/{template}.subject.txt").render(context)
+        text = self.env.get_template(f"emails/{template}.txt").render(context)
+        html = self.env.get_template(f"emails/{template}.html").render(context)
+        return " ".join(subject.split()), text, html
+
+
+def queue_mail(
+    session: Session,
+    *,
+    renderer: MailRenderer,
+    to: str,
+    template: str,
+    context: Mapping[str, Any],
+    org_id: int | None = None,
+) -> OutboxMail:
+    subject, text, html = renderer.render(template, context)
+    mail = OutboxMail(org_id=org_id, kind=template, to_addr=to, subject=subject, text_body=text, html_body=html)
+    session.add(mail)
+    session.flush()
+    # Tells whoever owns the transaction to kick delivery once it has committed.
+    session.info["mail_queued"] = True
+    return mail
+
+
+def outbox(session: Session, *, org_id: int, limit: int = 100) -> list[OutboxMail]:
+    query = select(OutboxMail).where(OutboxMail.org_id == org_id)
+    return list(session.exec(query.order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc()).limit(limit)))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str = ""
+    password: str = ""
+    starttls: bool = True
+    sender: str = "Dealroom <no-reply@dealroom.local>"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SmtpConfig | None:
+        if not settings.smtp_host:
+            return None
+        return cls(
+            settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
+            settings.smtp_starttls, settings.mail_from,
+        )
+
+
+def _message(mail: OutboxMail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to_addr
+    message["Subject"] = mail.subject
+    message["Message-ID"] = make_msgid(domain="dealroom")
+    message.set_content(mail.text_body)
+    if mail.html_body:
+        message.add_alternative(mail.html_body, subtype="html")
+    return message
+
+
+def _send_smtp(config: SmtpConfig, mail: OutboxMail) -> None:
+    with smtplib.SMTP(config.host, config.port, timeout=15) as smtp:
+        smtp.ehlo()
+        if config.starttls and smtp.has_extn("starttls"):
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if config.username:
+            smtp.login(config.username, config.password)
+        smtp.send_message(_message(mail, config.sender))
+
+
+def _claim(db: Database, mail_id: int) -> OutboxMail | None:
+    now = utcnow()
+    with db.session() as session:
+        claimed = session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == mail_id, OutboxMail.status == "queued")
+            .values(status="sending", claimed_at=now, attempts=OutboxMail.attempts + 1)
+        ).rowcount
+        return session.get(OutboxMail, mail_id) if claimed == 1 else None
+
+
+def deliver_pending(db: Database, smtp: SmtpConfig | None, *, limit: int = 50) -> int:
+    """Send due mails; returns how many went out. Safe to run in several processes at once."""
+    now = utcnow()
+    with db.session(write=True) as session:
+        # A mail stuck in "sending" for 10 minutes belongs to a process that died mid-send.
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.status == "sending", OutboxMail.claimed_at < now - timedelta(minutes=10))  # type: ignore[operator]
+            .values(status="queued")
+        )
+        due = session.exec(
+            select(OutboxMail.id)
+            .where(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)  # type: ignore[arg-type]
+            .order_by(OutboxMail.id)
+            .limit(limit)
+        ).all()
+    sent = 0
+    for mail_id in due:
+        mail = _claim(db, mail_id)  # type: ignore[arg-type]
+        if mail is None:
+            continue
+        error = ""
+        try:
+            if smtp is None:
+                log.info("mail (development, not sent) to=%s subject=%s\n%s", mail.to_addr, mail.subject, mail.text_body)
+                print(f"\n--- mail to {mail.to_addr}: {mail.subject}\n{mail.text_body}\n---", flush=True)
+            else:
+                _send_smtp(smtp, mail)
+        except (OSError, smtplib.SMTPException) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        with db.session() as session:
+            row = session.get(OutboxMail, mail.id)
+            assert row is not None
+            if not error:
+                row.status, row.sent_at, row.last_error = ("printed" if smtp is None else "sent"), utcnow(), ""
+                sent += 1
+            elif row.attempts >= MAX_ATTEMPTS:
+                row.status, row.last_error = "failed", error
+                log.error("mail %s to %s failed for good: %s", row.id, row.to_addr, error)
+            else:
+                # Exponential backoff: 30 s, 1 min, 2 min, 4 min, ...
+                row.status, row.last_error = "queued", error
+                row.next_attempt_at = utcnow() + timedelta(seconds=30 * 2 ** (row.attempts - 1))
+                log.warning("mail %s to %s will be retried: %s", row.id, row.to_addr, error)
+    return sent

@@ -1,0 +1,135 @@
+"""Deal rooms: one invite-only microsite per deal, always scoped to the seller's organisation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import Field, Session, SQLModel, select
+
+from . import validate
+from .accounts import User
+from .db import utcnow
+from .errors import NotFound
+from .ids import has_prefix, new_id
+
+STAGES = ("discovery", "evaluation", "decision", "closed-won", "closed-lost")
+
+
+class Room(SQLModel, table=True):
+    __tablename__ = "room"
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: new_id("room"), unique=True, max_length=64)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    owner_id: int = Field(foreign_key="user_account.id", index=True)
+    name: str = Field(max_length=200)
+    buyer_company: str = Field(max_length=200)
+    buyer_logo_file_id: int | None = Field(default=None, foreign_key="stored_file.id")
+    welcome_message: str = Field(default="", max_length=5000)
+    stage: str = Field(default="discovery", max_length=20)
+    # Comma separated; a forwarded link lets people on these domains verify themselves in.
+    allowed_domains: str = Field(default="", max_length=2000)
+    invite_expiry_days: int = Field(default=30)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    archived_at: datetime | None = None
+
+    @property
+    def domains(self) -> list[str]:
+        return [d for d in self.allowed_domains.split(",") if d]
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+
+def _fields(data: dict[str, object], *, partial: bool) -> dict[str, object]:
+    """Validate the editable fields present in `data` (all required ones unless partial)."""
+    out: dict[str, object] = {}
+    errors: dict[str, str] = {}
+
+    def check(key: str, fn: object) -> None:
+        if partial and key not in data:
+            return
+        try:
+            out[key] = fn(data.get(key))  # type: ignore[operator]
+        except validate.InvalidInput as exc:
+            errors.update(exc.fields)
+
+    check("name", lambda v: validate.text(v, "name", label="Deal name"))
+    check("buyer_company", lambda v: validate.text(v, "buyer_company", label="Buyer company"))
+    check("stage", lambda v: validate.choice(v, "stage", label="Stage", options=STAGES, default="discovery"))
+    check("welcome_message", lambda v: validate.long_text(v, "welcome_message", label="Welcome message"))
+    check("allowed_domains", lambda v: ",".join(validate.domains(v)))
+    if "invite_expiry_days" in data or not partial:
+        if data.get("invite_expiry_days") not in (None, ""):
+            check(
+                "invite_expiry_days",
+                lambda v: validate.integer(v, "invite_expiry_days", label="Link lifetime (days)", minimum=1, maximum=365),
+            )
+    if errors:
+        raise validate.InvalidInput(fields=errors)
+    return out
+
+
+def create_room(session: Session, *, user: User, data: dict[str, object], default_expiry_days: int = 30) -> Room:
+    values = _fields(data, partial=False)
+    values.setdefault("invite_expiry_days", default_expiry_days)
+    room = Room(org_id=user.org_id, owner_id=user.id, **values)  # type: ignore[arg-type]
+    session.add(room)
+    session.flush()
+    return room
+
+
+def update_room(session: Session, *, room: Room, data: dict[str, object]) -> Room:
+    for key, value in _fields(data, partial=True).items():
+        setattr(room, key, value)
+    room.updated_at = utcnow()
+    return room
+
+
+def archive_room(session: Session, *, room: Room) -> Room:
+    if room.archived_at is None:
+        room.archived_at = utcnow()
+        room.updated_at = room.archived_at
+    return room
+
+
+def restore_room(session: Session, *, room: Room) -> Room:
+    room.archived_at = None
+    room.updated_at = utcnow()
+    return room
+
+
+def get_room(session: Session, *, org_id: int, room_id: str) -> Room:
+    """The room, if it belongs to this organisation; otherwise NotFound (never another tenant's)."""
+    if not has_prefix(room_id, "room"):
+        raise NotFound("Room not found.")
+    room = session.exec(select(Room).where(Room.public_id == room_id, Room.org_id == org_id)).first()
+    if room is None:
+        raise NotFound("Room not found.")
+    return room
+
+
+def get_room_by_public_id(session: Session, room_id: str) -> Room | None:
+    """Unscoped lookup for the buyer side, where access is proven by a signed invite instead."""
+    if not has_prefix(room_id, "room"):
+        return None
+    return session.exec(select(Room).where(Room.public_id == room_id)).first()
+
+
+def list_rooms(
+    session: Session, *, org_id: int, search: str = "", archived: bool = False, limit: int = 200, offset: int = 0
+) -> list[Room]:
+    query = select(Room).where(Room.org_id == org_id)
+    query = query.where(Room.archived_at.is_not(None) if archived else Room.archived_at.is_(None))  # type: ignore[union-attr]
+    search = " ".join(str(search or "").split())[:100]
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(or_(func.lower(Room.name).like(pattern), func.lower(Room.buyer_company).like(pattern)))
+    query = query.order_by(Room.updated_at.desc(), Room.id.desc()).limit(limit).offset(offset)  # type: ignore[union-attr]
+    return list(session.exec(query))
+
+
+def count_rooms(session: Session, *, org_id: int) -> int:
+    return session.exec(select(func.count()).select_from(Room).where(Room.org_id == org_id)).one()

@@ -1,0 +1,72 @@
+"""`seed-demo`: a demo workspace on first run, so a newcomer has something to click."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from . import accounts, content, invites, rooms
+from .content import Upload
+from .links import Links
+from .notify import MailRenderer
+from .pdfgen import simple_pdf
+from .storage import Storage
+
+DEMO_EMAIL = "demo@dealroom.local"
+DEMO_PASSWORD = "dealroom-demo"  # noqa: S105 - a published demo login, only created by seed-demo
+
+
+@dataclass
+class DemoWorkspace:
+    created: bool
+    email: str
+    password: str
+    room_url: str
+    buyer_link: str
+
+
+def seed_demo(session: Session, *, storage: Storage, links: Links, renderer: MailRenderer) -> DemoWorkspace:
+    """Create the demo workspace when it is missing; either way, return how to log in."""
+    user = accounts.find_user_by_email(session, DEMO_EMAIL)
+    created = user is None
+    if user is None:
+        user = accounts.create_user(
+            session, email=DEMO_EMAIL, password=DEMO_PASSWORD, org_name="Northwind Software", role="admin", name="Dana Demo"
+        )
+        org = accounts.get_org(session, user.org_id)
+        room = rooms.create_room(
+            session, user=user,
+            data={
+                "name": "Acme Corp · Platform rollout",
+                "buyer_company": "Acme Corp",
+                "stage": "evaluation",
+                "welcome_message": "Welcome! Everything for your evaluation lives here: the proposal, "
+                "the security overview and our next steps.",
+                "allowed_domains": "acme.example",
+            },
+        )
+        for title, pages in (
+            ("Proposal", [["Northwind for Acme Corp", "Proposal"], ["Scope and timeline"], ["Pricing"]]),
+            ("Security overview", [["Security overview", "SOC 2 Type II, ISO 27001"], ["Data residency: Tokyo region"]]),
+        ):
+            data = simple_pdf(pages)
+            content.add_file(
+                session, storage=storage, room=room, user=user, org_public_id=org.public_id,
+                upload=Upload(filename=f"{title}.pdf", file=io.BytesIO(data), size=len(data)), title=title,
+            )
+        for email, name, role in (
+            ("kato@acme.example", "Kato Haruki", "champion"),
+            ("suzuki@acme.example", "Suzuki Aya", "economic_buyer"),
+        ):
+            invites.create_invite(
+                session, room=room, seller=user, email=email, name=name, role=role, links=links, renderer=renderer, send=False
+            )
+    # The demo room may have been archived or emptied since; then there is no link to print.
+    room_url = buyer_link = ""
+    for demo_room in rooms.list_rooms(session, org_id=user.org_id, limit=1):
+        room_url = links.seller_room(demo_room)
+        for invite in invites.list_invites(session, room=demo_room, include_revoked=False)[:1]:
+            buyer_link = links.invite(invite)
+    return DemoWorkspace(created, DEMO_EMAIL, DEMO_PASSWORD, room_url, buyer_link)

@@ -1,0 +1,1 @@
+"""HTTP layer: Starlette routes, templates and middleware. Imports the domain, never the reverse."""

@@ -1,0 +1,145 @@
+"""JSON API v1 for sellers' integrations: `Authorization: Bearer <token>`, JSON errors.
+
+Errors are `{"error": {"code", "message"}}` (plus `fields` for validation) with 400, 401, 403,
+404, 409, 413 or 422; bad input is never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import invites, rooms
+from ..errors import InvalidInput
+from ..invites import Invite
+from ..rooms import Room
+from .auth import require_api_user
+from .handler import Req, endpoint
+from .openapi import spec
+
+
+def room_json(req: Req, room: Room) -> dict[str, Any]:
+    return {
+        "id": room.public_id,
+        "name": room.name,
+        "buyer_company": room.buyer_company,
+        "stage": room.stage,
+        "welcome_message": room.welcome_message,
+        "allowed_domains": room.domains,
+        "invite_expiry_days": room.invite_expiry_days,
+        "archived": room.archived,
+        "url": req.services.links.seller_room(room),
+        "buyer_url": req.services.links.buyer_room(room),
+        "created_at": room.created_at.isoformat(),
+        "updated_at": room.updated_at.isoformat(),
+    }
+
+
+def invite_json(req: Req, invite: Invite, *, with_link: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": invite.public_id,
+        "email": invite.email,
+        "name": invite.name,
+        "role": invite.role or None,
+        "status": "revoked" if invite.revoked else ("joined" if invite.first_opened_at else "invited"),
+        "created_at": invite.created_at.isoformat(),
+        "first_opened_at": invite.first_opened_at.isoformat() if invite.first_opened_at else None,
+        "last_seen_at": invite.last_seen_at.isoformat() if invite.last_seen_at else None,
+    }
+    if with_link:
+        body["link"] = req.services.links.invite(invite)
+    return body
+
+
+def _object(req: Req) -> dict[str, Any]:
+    if not isinstance(req.json, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    return req.json
+
+
+def _strings(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(fields={key: "Unknown field." for key in unknown[:10]})
+    out: dict[str, object] = {}
+    for key in allowed:
+        if key not in data:
+            continue
+        value = data[key]
+        if key == "allowed_domains" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        elif key == "invite_expiry_days" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif value is not None and not isinstance(value, str):
+            raise InvalidInput(fields={key: "Must be a string."})
+        out[key] = value
+    return out
+
+
+ROOM_CREATE = ("name", "buyer_company", "stage", "welcome_message", "allowed_domains", "invite_expiry_days")
+
+
+@endpoint(json=True)
+def room_collection(req: Req) -> Response:
+    user = require_api_user(req)
+    if req.request.method == "GET":
+        query = req.request.query_params
+        found = rooms.list_rooms(
+            req.session, org_id=user.org_id, search=query.get("q", ""), archived=query.get("archived") == "true"
+        )
+        return JSONResponse({"data": [room_json(req, r) for r in found]})
+    data = _strings(_object(req), ROOM_CREATE)
+    room = rooms.create_room(req.session, user=user, data=data, default_expiry_days=req.settings.invite_expiry_days)
+    return JSONResponse(room_json(req, room), status_code=201, headers={"Location": f"/api/v1/rooms/{room.public_id}"})
+
+
+@endpoint(json=True)
+def room_item(req: Req) -> Response:
+    user = require_api_user(req)
+    room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
+    if req.request.method == "PATCH":
+        rooms.update_room(req.session, room=room, data=_strings(_object(req), ROOM_CREATE))
+    elif req.request.method == "DELETE":
+        rooms.archive_room(req.session, room=room)
+    return JSONResponse(room_json(req, room))
+
+
+@endpoint(json=True)
+def invite_collection(req: Req) -> Response:
+    user = require_api_user(req)
+    room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
+    if req.request.method == "GET":
+        return JSONResponse({"data": [invite_json(req, i) for i in invites.list_invites(req.session, room=room)]})
+    data = _strings(_object(req), ("email", "name", "role", "send_email"))
+    send = req.json.get("send_email", True) is not False
+    data.pop("send_email", None)
+    invite = invites.create_invite(
+        req.session, room=room, seller=user, links=req.services.links, renderer=req.services.mail, send=send,
+        email=str(data.get("email") or ""), name=str(data.get("name") or ""), role=str(data.get("role") or ""),
+    )
+    return JSONResponse(invite_json(req, invite, with_link=True), status_code=201)
+
+
+@endpoint(json=True)
+def invite_item(req: Req) -> Response:
+    user = require_api_user(req)
+    room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
+    invite = invites.get_invite(req.session, room=room, invite_id=req.param("invite_id"))
+    if req.request.method == "DELETE":
+        invites.revoke_invite(req.session, room=room, seller=user, invite=invite)
+    return JSONResponse(invite_json(req, invite))
+
+
+async def openapi(request: Any) -> Response:
+    return JSONResponse(spec(request.app.state.services.settings.base_url))
+
+
+routes = [
+    Route("/api/v1/openapi.json", openapi, name="api:openapi"),
+    Route("/api/v1/rooms", room_collection, methods=["GET", "POST"], name="api:rooms"),
+    Route("/api/v1/rooms/{room_id}", room_item, methods=["GET", "PATCH", "DELETE"], name="api:room"),
+    Route("/api/v1/rooms/{room_id}/invites", invite_collection, methods=["GET", "POST"], name="api:invites"),
+    Route("/api/v1/rooms/{room_id}/invites/{invite_id}", invite_item, methods=["GET", "DELETE"], name="api:invite"),
+]

@@ -1,0 +1,71 @@
+"""Reading request bodies: small forms, JSON and streamed uploads, each with its own limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+
+from ..content import Upload
+from ..errors import InvalidInput, TooLarge
+
+FORM_LIMITS = {"max_files": 0, "max_fields": 200, "max_part_size": 256 * 1024}
+
+
+async def read_form(request: Request) -> FormData:
+    try:
+        return await request.form(**FORM_LIMITS)
+    except MultiPartException as exc:
+        raise InvalidInput(f"The form could not be read: {exc.message}") from None
+    except ClientDisconnect:
+        raise InvalidInput("The request was interrupted.") from None
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("The request body is not valid JSON.") from None
+
+
+async def receive_upload(request: Request, max_bytes: int) -> FormData:
+    """Multipart with at most one file. The body-size middleware stops anything past the
+    upload limit while it streams, so the file never lands whole in memory or on disk."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            return await read_form(request)
+        raise InvalidInput("Send the file as multipart/form-data.")
+    try:
+        return await request.form(max_files=1, max_fields=50, max_part_size=256 * 1024)
+    except MultiPartException as exc:
+        raise InvalidInput(f"The upload could not be read: {exc.message}") from None
+    except ClientDisconnect:
+        raise InvalidInput("The upload was interrupted.") from None
+
+
+def upload_from(form: FormData | None, name: str = "file") -> Upload | None:
+    if form is None:
+        return None
+    item = form.get(name)
+    if not isinstance(item, UploadFile) or not item.filename:
+        return None
+    item.file.seek(0, 2)
+    size = item.file.tell()
+    item.file.seek(0)
+    return Upload(filename=item.filename, file=item.file, size=size)
+
+
+def require_upload(form: FormData | None, max_bytes: int, name: str = "file") -> Upload:
+    upload = upload_from(form, name)
+    if upload is None:
+        raise InvalidInput(fields={name: "Choose a file to upload."})
+    if upload.size > max_bytes:
+        raise TooLarge(f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+    return upload

@@ -1,0 +1,164 @@
+"""Seller pages for rooms: list and search, create, the room page, settings, people and requests."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import content, invites, rooms
+from ..errors import Conflict, InvalidInput
+from ..rooms import STAGES
+from .auth import require_room, require_seller
+from .htmx import is_htmx
+from .handler import Req, Rollback, endpoint
+from .render import redirect, render
+
+ROOM_FIELDS = ("name", "buyer_company", "stage", "welcome_message", "allowed_domains", "invite_expiry_days")
+
+
+@endpoint
+def room_list(req: Req) -> Response:
+    user = require_seller(req)
+    query = req.request.query_params
+    search = query.get("q", "")[:100]
+    archived = query.get("archived") == "1"
+    found = rooms.list_rooms(req.session, org_id=user.org_id, search=search, archived=archived)
+    counts = invites.count_invites(req.session, room_ids=[r.id for r in found if r.id is not None])
+    ctx = {"rooms": found, "counts": counts, "q": search, "archived": archived, "total": rooms.count_rooms(req.session, org_id=user.org_id)}
+    return render(req, "rooms/list.html", ctx, fragment="rooms/_table.html")
+
+
+@endpoint(form=True)
+def room_new(req: Req) -> Response:
+    user = require_seller(req)
+    if req.request.method == "GET":
+        return render(req, "rooms/new.html", {"values": {"stage": "discovery"}, "errors": {}, "stages": STAGES})
+    values = req.fields(*ROOM_FIELDS)
+    try:
+        room = rooms.create_room(req.session, user=user, data=dict(values), default_expiry_days=req.settings.invite_expiry_days)
+    except InvalidInput as exc:
+        raise Rollback(render(req, "rooms/new.html", {"values": values, "errors": exc.fields, "stages": STAGES}, status=422)) from None
+    return redirect(req, f"/rooms/{room.public_id}")
+
+
+def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
+    return {
+        "room": room,
+        "stages": STAGES,
+        "items": content.list_items(req.session, room=room),
+        "people": invites.list_invites(req.session, room=room),
+        "requests": invites.pending_requests(req.session, room=room),
+        "buyer_roles": invites.BUYER_ROLES,
+        "invite_values": {},
+        "invite_errors": {},
+        "values": {},
+        "errors": {},
+        "buyer_link": req.services.links.buyer_room(room),
+        "max_upload_mb": req.settings.max_upload_mb,
+        "upload_errors": {},
+    }
+
+
+@endpoint
+def room_detail(req: Req) -> Response:
+    _user, room = require_room(req)
+    return render(req, "rooms/detail.html", _detail_context(req, room))
+
+
+@endpoint(form=True)
+def room_edit(req: Req) -> Response:
+    _user, room = require_room(req)
+    values = {k: req.field(k) for k in ROOM_FIELDS if req.form is not None and k in req.form}
+    try:
+        rooms.update_room(req.session, room=room, data=dict(values))
+    except InvalidInput as exc:
+        ctx = _detail_context(req, room)
+        ctx.update(values=values, errors=exc.fields)
+        raise Rollback(render(req, "rooms/detail.html", ctx, fragment="rooms/_settings.html", status=422)) from None
+    return redirect(req, f"/rooms/{room.public_id}")
+
+
+@endpoint(form=True)
+def room_archive(req: Req) -> Response:
+    _user, room = require_room(req)
+    rooms.archive_room(req.session, room=room)
+    return redirect(req, f"/rooms/{room.public_id}")
+
+
+@endpoint(form=True)
+def room_restore(req: Req) -> Response:
+    _user, room = require_room(req)
+    rooms.restore_room(req.session, room=room)
+    return redirect(req, f"/rooms/{room.public_id}")
+
+
+@endpoint(form=True)
+def invite_create(req: Req) -> Response:
+    user, room = require_room(req)
+    values = req.fields("email", "name", "role")
+    try:
+        invites.create_invite(
+            req.session, room=room, seller=user, links=req.services.links, renderer=req.services.mail, **values
+        )
+    except (InvalidInput, Conflict) as exc:
+        ctx = _detail_context(req, room)
+        ctx.update(invite_values=values, invite_errors=exc.fields if isinstance(exc, InvalidInput) else {"email": exc.message})
+        raise Rollback(render(req, "rooms/detail.html", ctx, fragment="rooms/_people.html", status=422)) from None
+    return _people_answer(req, room)
+
+
+def _people_answer(req: Req, room: rooms.Room) -> Response:
+    if is_htmx(req.request):
+        return render(req, "rooms/detail.html", _detail_context(req, room), fragment="rooms/_people.html")
+    return redirect(req, f"/rooms/{room.public_id}#people")
+
+
+@endpoint(form=True)
+def invite_resend(req: Req) -> Response:
+    user, room = require_room(req)
+    invite = invites.get_invite(req.session, room=room, invite_id=req.param("invite_id"))
+    invites.resend_invite(req.session, room=room, seller=user, invite=invite, links=req.services.links, renderer=req.services.mail)
+    return _people_answer(req, room)
+
+
+@endpoint(form=True)
+def invite_revoke(req: Req) -> Response:
+    user, room = require_room(req)
+    invite = invites.get_invite(req.session, room=room, invite_id=req.param("invite_id"))
+    invites.revoke_invite(req.session, room=room, seller=user, invite=invite)
+    return _people_answer(req, room)
+
+
+def _decide(req: Req, approve: bool) -> Response:
+    user, room = require_room(req)
+    access_request = invites.get_request(req.session, room=room, request_id=req.param("request_id"))
+    invites.decide_request(
+        req.session, room=room, seller=user, request=access_request, approve=approve,
+        links=req.services.links, renderer=req.services.mail,
+    )
+    return _people_answer(req, room)
+
+
+@endpoint(form=True)
+def request_approve(req: Req) -> Response:
+    return _decide(req, approve=True)
+
+
+@endpoint(form=True)
+def request_deny(req: Req) -> Response:
+    return _decide(req, approve=False)
+
+
+routes = [
+    Route("/rooms", room_list, name="rooms:list"),
+    Route("/rooms/new", room_new, methods=["GET", "POST"], name="rooms:new"),
+    Route("/rooms/{room_id}", room_detail, name="rooms:detail"),
+    Route("/rooms/{room_id}/edit", room_edit, methods=["POST"], name="rooms:edit"),
+    Route("/rooms/{room_id}/archive", room_archive, methods=["POST"], name="rooms:archive"),
+    Route("/rooms/{room_id}/restore", room_restore, methods=["POST"], name="rooms:restore"),
+    Route("/rooms/{room_id}/invites", invite_create, methods=["POST"], name="rooms:invite"),
+    Route("/rooms/{room_id}/invites/{invite_id}/resend", invite_resend, methods=["POST"], name="rooms:invite_resend"),
+    Route("/rooms/{room_id}/invites/{invite_id}/revoke", invite_revoke, methods=["POST"], name="rooms:invite_revoke"),
+    Route("/rooms/{room_id}/requests/{request_id}/approve", request_approve, methods=["POST"], name="rooms:request_approve"),
+    Route("/rooms/{room_id}/requests/{request_id}/deny", request_deny, methods=["POST"], name="rooms:request_deny"),
+]

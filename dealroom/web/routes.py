@@ -1,0 +1,51 @@
+"""Every route of the app, gathered from the modules that own them."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from ..errors import DealroomError, NotFound
+from .errors import error_response
+
+
+def all_routes() -> list[BaseRoute]:
+    from . import accounts, api, buyer, content, health, rooms, team
+
+    return [
+        *health.routes,
+        *accounts.routes,
+        *team.routes,
+        *rooms.routes,
+        *content.routes,
+        *buyer.routes,
+        *api.routes,
+    ]
+
+
+class _MethodNotAllowed(DealroomError):
+    code = "method_not_allowed"
+    status = 405
+
+
+class _ServerError(DealroomError):
+    code = "server_error"
+    status = 500
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return error_response(request, NotFound("There is nothing at this address."))
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    response = error_response(request, _MethodNotAllowed("This address does not accept that method."))
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    return error_response(request, _ServerError("Something went wrong on our side. It has been logged; please try again."))

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Re-vendor the front-end packages into static/vendor/ (run via `make vendor`).
+#
+# Each package is fetched with `npm pack` (no node_modules, no package.json
+# needed), and its minified build plus its LICENSE are copied in with the
+# version in the file name, e.g. static/vendor/htmx-2.0.11.min.js. Older
+# versions of the same files are removed and static/vendor/README.md is
+# regenerated. Commit the result.
+set -euo pipefail
+
+# npm spec | name in static/vendor | file inside the package tarball
+PACKAGES=(
+    "htmx.org@~2.0|htmx|package/dist/htmx.min.js"          # htmx 2.0.x (not 4.x)
+    "htmx-ext-sse@^2|htmx-ext-sse|package/dist/sse.min.js" # SSE extension for htmx 2
+)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEST="$ROOT/static/vendor"
+
+command -v npm >/dev/null || { echo "vendor.sh: npm is required (apt-get install -y npm)" >&2; exit 1; }
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$DEST"
+
+rows=()
+for entry in "${PACKAGES[@]}"; do
+    IFS='|' read -r spec name file <<<"$entry"
+    work="$TMP/$name"
+    mkdir -p "$work"
+    tarball="$(cd "$work" && npm pack --silent --loglevel=error "$spec" | tail -n 1)"
+    tar -xzf "$work/$tarball" -C "$work"
+    meta="$work/package/package.json"
+    version="$(node -p 'require(process.argv[1]).version' "$meta")"
+    license="$(node -p 'require(process.argv[1]).license || ""' "$meta")"
+    if [ -z "$license" ]; then # no "license" field: name it from the LICENSE text
+        if grep -qiE 'zero.clause' "$work/package/LICENSE"; then
+            license="0BSD"
+        else
+            license="$(grep -m1 -v '^[[:space:]]*$' "$work/package/LICENSE")"
+        fi
+    fi
+    [ -f "$work/$file" ] || { echo "vendor.sh: $spec has no $file" >&2; exit 1; }
+
+    ext="${file##*/}"           # htmx.min.js / sse.min.js
+    ext=".${ext#*.}"            # .min.js
+    js="$name-$version$ext"
+    lic="$name-$version.LICENSE.txt"
+
+    # Drop previously vendored versions of this package.
+    find "$DEST" -maxdepth 1 -type f \
+        \( -name "$name-[0-9]*$ext" -o -name "$name-[0-9]*.LICENSE.txt" \) \
+        ! -name "$js" ! -name "$lic" -print -delete | sed 's/^/removed /'
+
+    cp "$work/$file" "$DEST/$js"
+    cp "$work/package/LICENSE" "$DEST/$lic"
+    echo "vendored ${spec%@*} $version -> static/vendor/$js"
+    rows+=("| \`$js\` | ${spec%@*} | $version | $license (\`$lic\`) | \`$spec\` |")
+done
+
+{
+    echo "# Vendored front-end files"
+    echo
+    echo "Served as-is from \`/static/vendor/\`; no build step. Run \`make vendor\` to update"
+    echo "(it runs \`scripts/vendor.sh\`, which fetches the packages with \`npm pack\`,"
+    echo "replaces the files below and rewrites this README), then update the"
+    echo "\`<script>\` tags in the templates to the new file names and commit."
+    echo
+    echo "| File | npm package | Version | Licence | npm spec |"
+    echo "| --- | --- | --- | --- | --- |"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "htmx is pinned to 2.0.x: htmx 4 is a different major version, and"
+    echo "htmx-ext-sse 2.x is the SSE extension that works with htmx 2."
+} >"$DEST/README.md"
+echo "wrote static/vendor/README.md"
