@@ -90,10 +90,13 @@ def _email_taken(session: Session, email: str) -> bool:
 
 def signup(session: Session, *, org_name: str, name: str, email: str, password: str) -> User:
     """A new organisation and its first admin."""
-    org_name = validate.text(org_name, "org_name", label="Company name")
-    name = validate.text(name, "name", label="Your name")
-    email = validate.email(email)
-    password = validate.password(password)
+    values = validate.gather({
+        "org_name": lambda: validate.text(org_name, "org_name", label="Company name"),
+        "name": lambda: validate.text(name, "name", label="Your name"),
+        "email": lambda: validate.email(email),
+        "password": lambda: validate.password(password),
+    })
+    org_name, name, email, password = (str(values[k]) for k in ("org_name", "name", "email", "password"))
     if _email_taken(session, email):
         raise Conflict("An account with this email already exists. Log in instead.")
     org = Org(name=org_name)

@@ -136,18 +136,12 @@ def create_invite(
 ) -> Invite:
     if room.archived:
         raise Conflict("This room is archived. Restore it before inviting people.")
-    errors: dict[str, str] = {}
-    try:
-        email = validate.email(email)
-    except InvalidInput as exc:
-        errors.update(exc.fields)
-    try:
-        name = validate.text(name, "name", label="Name", required=False)
-        role = validate.choice(role, "role", label="Role", options=("", *BUYER_ROLES), default="")
-    except InvalidInput as exc:
-        errors.update(exc.fields)
-    if errors:
-        raise InvalidInput(fields=errors)
+    values = validate.gather({
+        "email": lambda: validate.email(email),
+        "name": lambda: validate.text(name, "name", label="Name", required=False),
+        "role": lambda: validate.choice(role, "role", label="Role", options=("", *BUYER_ROLES), default=""),
+    })
+    email, name, role = (str(values[k]) for k in ("email", "name", "role"))
     existing = session.exec(select(Invite).where(Invite.room_id == room.id, Invite.email == email)).first()
     if existing is not None and not existing.revoked:
         raise Conflict(f"{email} is already invited to this room. Use “Resend” to send the link again.")

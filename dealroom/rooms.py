@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, or_
@@ -45,31 +46,22 @@ class Room(SQLModel, table=True):
 
 def _fields(data: dict[str, object], *, partial: bool) -> dict[str, object]:
     """Validate the editable fields present in `data` (all required ones unless partial)."""
-    out: dict[str, object] = {}
-    errors: dict[str, str] = {}
-
-    def check(key: str, fn: object) -> None:
-        if partial and key not in data:
-            return
-        try:
-            out[key] = fn(data.get(key))  # type: ignore[operator]
-        except validate.InvalidInput as exc:
-            errors.update(exc.fields)
-
-    check("name", lambda v: validate.text(v, "name", label="Deal name"))
-    check("buyer_company", lambda v: validate.text(v, "buyer_company", label="Buyer company"))
-    check("stage", lambda v: validate.choice(v, "stage", label="Stage", options=STAGES, default="discovery"))
-    check("welcome_message", lambda v: validate.long_text(v, "welcome_message", label="Welcome message"))
-    check("allowed_domains", lambda v: ",".join(validate.domains(v)))
-    if "invite_expiry_days" in data or not partial:
-        if data.get("invite_expiry_days") not in (None, ""):
-            check(
-                "invite_expiry_days",
-                lambda v: validate.integer(v, "invite_expiry_days", label="Link lifetime (days)", minimum=1, maximum=365),
-            )
-    if errors:
-        raise validate.InvalidInput(fields=errors)
-    return out
+    checks: dict[str, Callable[[], object]] = {
+        "name": lambda: validate.text(data.get("name"), "name", label="Deal name"),
+        "buyer_company": lambda: validate.text(data.get("buyer_company"), "buyer_company", label="Buyer company"),
+        "stage": lambda: validate.choice(data.get("stage"), "stage", label="Stage", options=STAGES, default="discovery"),
+        "welcome_message": lambda: validate.long_text(data.get("welcome_message"), "welcome_message", label="Welcome message"),
+        "allowed_domains": lambda: ",".join(validate.domains(data.get("allowed_domains"))),
+        "invite_expiry_days": lambda: validate.integer(
+            data.get("invite_expiry_days"), "invite_expiry_days", label="Link lifetime (days)", minimum=1, maximum=365
+        ),
+    }
+    if partial:
+        checks = {key: check for key, check in checks.items() if key in data}
+    if data.get("invite_expiry_days") in (None, ""):
+        # Empty means "keep the default" (or the current value when editing).
+        checks.pop("invite_expiry_days", None)
+    return validate.gather(checks)
 
 
 def create_room(session: Session, *, user: User, data: dict[str, object], default_expiry_days: int = 30) -> Room:

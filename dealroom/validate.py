@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .errors import InvalidInput
 
@@ -72,3 +73,17 @@ def integer(value: object, field: str, *, label: str, minimum: int, maximum: int
     if not minimum <= result <= maximum:
         raise InvalidInput(fields={field: f"{label} must be between {minimum} and {maximum}."})
     return result
+
+
+def gather(checks: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """Run every check and report all failing fields at once, not just the first."""
+    values: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            values[name] = check()
+        except InvalidInput as exc:
+            errors.update(exc.fields or {name: exc.message})
+    if errors:
+        raise InvalidInput(fields=errors)
+    return values

@@ -6,18 +6,56 @@ Errors are `{"error": {"code", "message"}}` (plus `fields` for validation) with 
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import invites, rooms
-from ..errors import InvalidInput
+from ..errors import DealroomError, InvalidInput
 from ..invites import Invite
 from ..rooms import Room
 from .auth import require_api_user
-from .handler import Req, endpoint
+from .errors import error_response
+from .handler import SAFE_METHODS, Handler, Req, endpoint
 from .openapi import spec
+
+
+class MalformedBody(DealroomError):
+    code = "malformed_json"
+    status = 400
+
+
+def api_endpoint(handler: Handler) -> Callable[[Request], Any]:
+    """`endpoint(json=True)`, except that a body which is not JSON is a 400, as documented.
+
+    `forms.read_json` calls bad JSON a 422 and lets a deeply nested document raise
+    RecursionError (a 500), so the body is checked here first. Starlette caches the body on the
+    request, so it is read once; parsing twice is cheap under the 1 MB limit.
+    """
+    inner = endpoint(json=True)(handler)
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        if request.method not in SAFE_METHODS:
+            try:
+                body = await request.body()
+                if body:
+                    json.loads(body)
+            except DealroomError as exc:
+                # TooLarge, raised by the middleware while a body without Content-Length streams.
+                return error_response(request, exc)
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                return error_response(request, MalformedBody("The request body is not valid JSON."))
+            except ClientDisconnect:
+                return error_response(request, MalformedBody("The request was interrupted."))
+        return await inner(request)
+
+    return wrapped
 
 
 def room_json(req: Req, room: Room) -> dict[str, Any]:
@@ -37,13 +75,19 @@ def room_json(req: Req, room: Room) -> dict[str, Any]:
     }
 
 
+def _status(invite: Invite) -> str:
+    if invite.revoked:
+        return "revoked"
+    return "joined" if invite.first_opened_at else "invited"
+
+
 def invite_json(req: Req, invite: Invite, *, with_link: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": invite.public_id,
         "email": invite.email,
         "name": invite.name,
         "role": invite.role or None,
-        "status": "revoked" if invite.revoked else ("joined" if invite.first_opened_at else "invited"),
+        "status": _status(invite),
         "created_at": invite.created_at.isoformat(),
         "first_opened_at": invite.first_opened_at.isoformat() if invite.first_opened_at else None,
         "last_seen_at": invite.last_seen_at.isoformat() if invite.last_seen_at else None,
@@ -59,7 +103,27 @@ def _object(req: Req) -> dict[str, Any]:
     return req.json
 
 
-def _strings(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]:
+def _text(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(fields={key: "Must be a string."})
+    # The domain validators pass these through, but no database stores a lone surrogate (valid
+    # JSON: "\ud800") and PostgreSQL refuses NUL: either would be a 500.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(fields={key: "Must not contain unpaired surrogates."}) from None
+    if "\x00" in value:
+        raise InvalidInput(fields={key: "Must not contain NUL characters."})
+    return value
+
+
+# rooms._fields does not cap the joined list, but the column holds 2000 characters.
+MAX_DOMAINS_LENGTH = 2000
+
+
+def _fields(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]:
+    """Check the JSON types the spec documents and map them to what the domain validates (the same
+    strings a form sends). Values are then validated by the domain, with per-field messages."""
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(fields={key: "Unknown field." for key in unknown[:10]})
@@ -68,61 +132,104 @@ def _strings(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object
         if key not in data:
             continue
         value = data[key]
-        if key == "allowed_domains" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            value = ",".join(value)
-        elif key == "invite_expiry_days" and isinstance(value, int) and not isinstance(value, bool):
+        if key == "allowed_domains":
+            # An array as documented; a comma separated string, as the form sends, is accepted too.
+            items = value if isinstance(value, list) else [value]
+            value = ",".join(_text(key, item) for item in items)
+            if len(value) > MAX_DOMAINS_LENGTH:
+                raise InvalidInput(
+                    fields={key: f"At most {MAX_DOMAINS_LENGTH} characters of domains in all."}
+                )
+        elif key == "invite_expiry_days":
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise InvalidInput(fields={key: "Must be a whole number."})
             value = str(value)
-        elif value is not None and not isinstance(value, str):
-            raise InvalidInput(fields={key: "Must be a string."})
+        else:
+            value = _text(key, value)
         out[key] = value
     return out
 
 
-ROOM_CREATE = ("name", "buyer_company", "stage", "welcome_message", "allowed_domains", "invite_expiry_days")
+def _flag(data: dict[str, Any], key: str, default: bool) -> bool:
+    value = data.pop(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(fields={key: "Must be true or false."})
+    return value
 
 
-@endpoint(json=True)
+ROOM_FIELDS = (
+    "name",
+    "buyer_company",
+    "stage",
+    "welcome_message",
+    "allowed_domains",
+    "invite_expiry_days",
+)
+INVITE_FIELDS = ("email", "name", "role")
+
+
+@api_endpoint
 def room_collection(req: Req) -> Response:
     user = require_api_user(req)
     if req.request.method == "GET":
         query = req.request.query_params
         found = rooms.list_rooms(
-            req.session, org_id=user.org_id, search=query.get("q", ""), archived=query.get("archived") == "true"
+            req.session,
+            org_id=user.org_id,
+            search=query.get("q", ""),
+            archived=query.get("archived") == "true",
         )
         return JSONResponse({"data": [room_json(req, r) for r in found]})
-    data = _strings(_object(req), ROOM_CREATE)
-    room = rooms.create_room(req.session, user=user, data=data, default_expiry_days=req.settings.invite_expiry_days)
-    return JSONResponse(room_json(req, room), status_code=201, headers={"Location": f"/api/v1/rooms/{room.public_id}"})
+    data = _fields(_object(req), ROOM_FIELDS)
+    room = rooms.create_room(
+        req.session, user=user, data=data, default_expiry_days=req.settings.invite_expiry_days
+    )
+    location = str(req.request.url_for("api:room", room_id=room.public_id))
+    return JSONResponse(room_json(req, room), status_code=201, headers={"Location": location})
 
 
-@endpoint(json=True)
+@api_endpoint
 def room_item(req: Req) -> Response:
     user = require_api_user(req)
     room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
     if req.request.method == "PATCH":
-        rooms.update_room(req.session, room=room, data=_strings(_object(req), ROOM_CREATE))
+        rooms.update_room(req.session, room=room, data=_fields(_object(req), ROOM_FIELDS))
     elif req.request.method == "DELETE":
         rooms.archive_room(req.session, room=room)
     return JSONResponse(room_json(req, room))
 
 
-@endpoint(json=True)
+@api_endpoint
 def invite_collection(req: Req) -> Response:
     user = require_api_user(req)
     room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
     if req.request.method == "GET":
-        return JSONResponse({"data": [invite_json(req, i) for i in invites.list_invites(req.session, room=room)]})
-    data = _strings(_object(req), ("email", "name", "role", "send_email"))
-    send = req.json.get("send_email", True) is not False
-    data.pop("send_email", None)
+        return JSONResponse(
+            {"data": [invite_json(req, i) for i in invites.list_invites(req.session, room=room)]}
+        )
+    body = dict(_object(req))
+    send = _flag(body, "send_email", default=True)
+    data = _fields(body, INVITE_FIELDS)
     invite = invites.create_invite(
-        req.session, room=room, seller=user, links=req.services.links, renderer=req.services.mail, send=send,
-        email=str(data.get("email") or ""), name=str(data.get("name") or ""), role=str(data.get("role") or ""),
+        req.session,
+        room=room,
+        seller=user,
+        links=req.services.links,
+        renderer=req.services.mail,
+        send=send,
+        email=str(data.get("email", "")),
+        name=str(data.get("name", "")),
+        role=str(data.get("role", "")),
     )
-    return JSONResponse(invite_json(req, invite, with_link=True), status_code=201)
+    location = str(
+        req.request.url_for("api:invite", room_id=room.public_id, invite_id=invite.public_id)
+    )
+    return JSONResponse(
+        invite_json(req, invite, with_link=True), status_code=201, headers={"Location": location}
+    )
 
 
-@endpoint(json=True)
+@api_endpoint
 def invite_item(req: Req) -> Response:
     user = require_api_user(req)
     room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
@@ -139,7 +246,19 @@ async def openapi(request: Any) -> Response:
 routes = [
     Route("/api/v1/openapi.json", openapi, name="api:openapi"),
     Route("/api/v1/rooms", room_collection, methods=["GET", "POST"], name="api:rooms"),
-    Route("/api/v1/rooms/{room_id}", room_item, methods=["GET", "PATCH", "DELETE"], name="api:room"),
-    Route("/api/v1/rooms/{room_id}/invites", invite_collection, methods=["GET", "POST"], name="api:invites"),
-    Route("/api/v1/rooms/{room_id}/invites/{invite_id}", invite_item, methods=["GET", "DELETE"], name="api:invite"),
+    Route(
+        "/api/v1/rooms/{room_id}", room_item, methods=["GET", "PATCH", "DELETE"], name="api:room"
+    ),
+    Route(
+        "/api/v1/rooms/{room_id}/invites",
+        invite_collection,
+        methods=["GET", "POST"],
+        name="api:invites",
+    ),
+    Route(
+        "/api/v1/rooms/{room_id}/invites/{invite_id}",
+        invite_item,
+        methods=["GET", "DELETE"],
+        name="api:invite",
+    ),
 ]

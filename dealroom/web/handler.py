@@ -108,6 +108,9 @@ def endpoint(fn: Handler | None = None, *, form: bool = False, json: bool = Fals
                 return await run_in_threadpool(_run, handler, request, services, form_data, json_data)
             except DealroomError as exc:
                 return error_response(request, exc)
+            finally:
+                if form_data is not None:
+                    await form_data.close()  # removes spooled upload files
 
         return wrapped
 
