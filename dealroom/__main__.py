@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from .errors import DealroomError
 from .settings import SETTINGS, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from .app import Services
 
-def _services():  # type: ignore[no-untyped-def]
+
+def _services() -> Services:
     from .app import build_services
 
     return build_services(load_settings())
@@ -28,8 +32,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.replace(base_url=f"http://{args.host}:{args.port}")
     print(f"Dealroom serving on http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
     uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, proxy_headers=settings.trust_proxy,
-        log_level="info", timeout_graceful_shutdown=20,
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        proxy_headers=settings.trust_proxy,
+        log_level="info",
+        timeout_graceful_shutdown=20,
     )
     return 0
 
@@ -41,7 +49,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if not settings.database_url:
-        Path(settings.sqlalchemy_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.sqlalchemy_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     upgrade(settings.sqlalchemy_url)
     print("Database is up to date.")
     return 0
@@ -52,9 +62,15 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
     services = _services()
     if services.settings.storage == "s3":
-        services.storage.ensure_bucket()  # type: ignore[attr-defined]
+        # Imported here: boto3 is only needed with the S3 backend.
+        from .storage.s3 import S3Storage
+
+        if isinstance(services.storage, S3Storage):
+            services.storage.ensure_bucket()
     with services.db.session() as session:
-        demo = seed_demo(session, storage=services.storage, links=services.links, renderer=services.mail)
+        demo = seed_demo(
+            session, storage=services.storage, links=services.links, renderer=services.mail
+        )
     print()
     print("Demo workspace " + ("created." if demo.created else "already exists."))
     print(f"  Seller login:  {services.links.login()}")
@@ -72,7 +88,12 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     services = _services()
     with services.db.session() as session:
         user = accounts.create_user(
-            session, email=args.email, password=args.password, org_name=args.org, role=args.role, name=args.name or ""
+            session,
+            email=args.email,
+            password=args.password,
+            org_name=args.org,
+            role=args.role,
+            name=args.name or "",
         )
         print(f"Created {user.role} {user.email} ({user.public_id}).")
     return 0
@@ -99,21 +120,32 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="serve the web app (default http://127.0.0.1:8000)")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)").set_defaults(
+        func=cmd_migrate
+    )
     sub.add_parser(
-        "seed-demo", help="create a demo workspace when missing and print the seller login and a buyer link"
+        "seed-demo",
+        help="create a demo workspace when missing and print the seller login and a buyer link",
     ).set_defaults(func=cmd_seed_demo)
-    user = sub.add_parser("create-user", help="create a seller account (and its organisation when new)")
+    user = sub.add_parser(
+        "create-user", help="create a seller account (and its organisation when new)"
+    )
     user.add_argument("--email", required=True)
     user.add_argument("--password", required=True, help="at least 10 characters")
-    user.add_argument("--org", required=True, help="organisation name; joined if it exists, else created")
+    user.add_argument(
+        "--org", required=True, help="organisation name; joined if it exists, else created"
+    )
     user.add_argument("--role", choices=("admin", "manager", "rep"), default="admin")
     user.add_argument("--name", default="", help="display name")
     user.set_defaults(func=cmd_create_user)
-    token = sub.add_parser("create-token", help="create an API token for a user and print it (shown once)")
+    token = sub.add_parser(
+        "create-token", help="create an API token for a user and print it (shown once)"
+    )
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="", help="a label for the token")
     token.set_defaults(func=cmd_create_token)

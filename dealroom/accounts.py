@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import validate
-from .db import utcnow
+from .db import pk, utcnow
 from .errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from .ids import new_id
 from .security import hash_password, needs_rehash, random_token, sha256_hex, verify_password
@@ -81,7 +81,7 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
-TOKEN_PREFIX = "drt_"
+TOKEN_PREFIX = "drt_"  # noqa: S105 - a public prefix, not a secret
 
 
 def _email_taken(session: Session, email: str) -> bool:
@@ -90,26 +90,38 @@ def _email_taken(session: Session, email: str) -> bool:
 
 def signup(session: Session, *, org_name: str, name: str, email: str, password: str) -> User:
     """A new organisation and its first admin."""
-    values = validate.gather({
-        "org_name": lambda: validate.text(org_name, "org_name", label="Company name"),
-        "name": lambda: validate.text(name, "name", label="Your name"),
-        "email": lambda: validate.email(email),
-        "password": lambda: validate.password(password),
-    })
-    org_name, name, email, password = (str(values[k]) for k in ("org_name", "name", "email", "password"))
+    values = validate.gather(
+        {
+            "org_name": lambda: validate.text(org_name, "org_name", label="Company name"),
+            "name": lambda: validate.text(name, "name", label="Your name"),
+            "email": lambda: validate.email(email),
+            "password": lambda: validate.password(password),
+        }
+    )
+    org_name, name, email, password = (
+        str(values[k]) for k in ("org_name", "name", "email", "password")
+    )
     if _email_taken(session, email):
         raise Conflict("An account with this email already exists. Log in instead.")
     org = Org(name=org_name)
     session.add(org)
     session.flush()
-    user = User(org_id=org.id, email=email, name=name, password_hash=hash_password(password), role="admin")
+    user = User(
+        org_id=pk(org), email=email, name=name, password_hash=hash_password(password), role="admin"
+    )
     session.add(user)
     session.flush()
     return user
 
 
 def create_user(
-    session: Session, *, email: str, password: str, org_name: str, role: str = "admin", name: str = ""
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    org_name: str,
+    role: str = "admin",
+    name: str = "",
 ) -> User:
     """CLI path: joins the organisation of that name, creating it when missing."""
     email = validate.email(email)
@@ -118,12 +130,14 @@ def create_user(
     org_name = validate.text(org_name, "org", label="Organisation")
     if _email_taken(session, email):
         raise Conflict(f"A user with email {email} already exists.")
-    org = session.exec(select(Org).where(Org.name == org_name).order_by(Org.id)).first()
+    org = session.exec(select(Org).where(Org.name == org_name).order_by(col(Org.id))).first()
     if org is None:
         org = Org(name=org_name)
         session.add(org)
         session.flush()
-    user = User(org_id=org.id, email=email, name=name, password_hash=hash_password(password), role=role)
+    user = User(
+        org_id=pk(org), email=email, name=name, password_hash=hash_password(password), role=role
+    )
     session.add(user)
     session.flush()
     return user
@@ -155,14 +169,20 @@ def get_org(session: Session, org_id: int) -> Org:
 
 
 def team(session: Session, *, org_id: int) -> list[User]:
-    return list(session.exec(select(User).where(User.org_id == org_id).order_by(User.created_at, User.id)))
+    return list(
+        session.exec(
+            select(User).where(User.org_id == org_id).order_by(col(User.created_at), col(User.id))
+        )
+    )
 
 
 def pending_team_invites(session: Session, *, org_id: int) -> list[TeamInvite]:
     query = select(TeamInvite).where(
-        TeamInvite.org_id == org_id, TeamInvite.accepted_at.is_(None), TeamInvite.revoked_at.is_(None)  # type: ignore[union-attr]
+        TeamInvite.org_id == org_id,
+        col(TeamInvite.accepted_at).is_(None),
+        col(TeamInvite.revoked_at).is_(None),
     )
-    return list(session.exec(query.order_by(TeamInvite.created_at)))
+    return list(session.exec(query.order_by(col(TeamInvite.created_at))))
 
 
 def invite_teammate(session: Session, *, admin: User, email: str, role: str) -> TeamInvite:
@@ -172,7 +192,7 @@ def invite_teammate(session: Session, *, admin: User, email: str, role: str) -> 
     role = validate.choice(role, "role", label="Role", options=ROLES, default="rep")
     if _email_taken(session, email):
         raise Conflict("This person already has a Dealroom account.")
-    invite = TeamInvite(org_id=admin.org_id, email=email, role=role, invited_by_id=admin.id)
+    invite = TeamInvite(org_id=admin.org_id, email=email, role=role, invited_by_id=pk(admin))
     session.add(invite)
     session.flush()
     return invite
@@ -193,7 +213,11 @@ def accept_team_invite(session: Session, *, invite: TeamInvite, name: str, passw
     if _email_taken(session, invite.email):
         raise Conflict("This person already has a Dealroom account.")
     user = User(
-        org_id=invite.org_id, email=invite.email, name=name, password_hash=hash_password(password), role=invite.role
+        org_id=invite.org_id,
+        email=invite.email,
+        name=name,
+        password_hash=hash_password(password),
+        role=invite.role,
     )
     session.add(user)
     invite.accepted_at = utcnow()
@@ -205,12 +229,16 @@ def change_role(session: Session, *, admin: User, user_public_id: str, role: str
     if not admin.is_admin:
         raise PermissionDenied("Only admins can change roles.")
     role = validate.choice(role, "role", label="Role", options=ROLES)
-    user = session.exec(select(User).where(User.public_id == user_public_id, User.org_id == admin.org_id)).first()
+    user = session.exec(
+        select(User).where(User.public_id == user_public_id, User.org_id == admin.org_id)
+    ).first()
     if user is None:
         raise NotFound("No such teammate.")
     if user.role == "admin" and role != "admin":
         admins = session.exec(
-            select(func.count()).select_from(User).where(User.org_id == admin.org_id, User.role == "admin")
+            select(func.count())
+            .select_from(User)
+            .where(User.org_id == admin.org_id, User.role == "admin")
         ).one()
         if admins <= 1:
             raise InvalidInput(fields={"role": "The organisation needs at least one admin."})
@@ -228,7 +256,9 @@ def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[A
     """Returns the stored token and the plaintext, which is shown once and never again."""
     plaintext = TOKEN_PREFIX + random_token(32)
     token = ApiToken(
-        org_id=user.org_id, user_id=user.id, name=validate.text(name, "name", label="Name", required=False),
+        org_id=user.org_id,
+        user_id=pk(user),
+        name=validate.text(name, "name", label="Name", required=False),
         token_hash=sha256_hex(plaintext),
     )
     session.add(token)
@@ -239,7 +269,9 @@ def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[A
 def user_for_api_token(session: Session, plaintext: str) -> User | None:
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
-    token = session.exec(select(ApiToken).where(ApiToken.token_hash == sha256_hex(plaintext))).first()
+    token = session.exec(
+        select(ApiToken).where(ApiToken.token_hash == sha256_hex(plaintext))
+    ).first()
     if token is None or token.revoked_at is not None:
         return None
     user = get_user(session, token.user_id)
@@ -257,12 +289,16 @@ def find_user_by_email(session: Session, email: str) -> User | None:
 
 
 def list_api_tokens(session: Session, *, user: User) -> list[ApiToken]:
-    query = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
-    return list(session.exec(query.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))  # type: ignore[attr-defined]
+    query = select(ApiToken).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))
+    return list(
+        session.exec(query.order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc()))
+    )
 
 
 def revoke_api_token(session: Session, *, user: User, token_id: str) -> ApiToken:
-    token = session.exec(select(ApiToken).where(ApiToken.public_id == token_id, ApiToken.user_id == user.id)).first()
+    token = session.exec(
+        select(ApiToken).where(ApiToken.public_id == token_id, ApiToken.user_id == user.id)
+    ).first()
     if token is None:
         raise NotFound("No such token.")
     token.revoked_at = token.revoked_at or utcnow()

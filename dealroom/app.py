@@ -47,7 +47,9 @@ class Services:
             self.jobs.kick_mail()
 
 
-def build_services(settings: Settings, db: Database | None = None, storage: Storage | None = None) -> Services:
+def build_services(
+    settings: Settings, db: Database | None = None, storage: Storage | None = None
+) -> Services:
     from .web.render import make_environment, make_templates
 
     signer = Signer(settings.secret_key)
@@ -87,17 +89,24 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app = Starlette(
         debug=False,
-        routes=[*routes.all_routes(), Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")],
+        routes=[
+            *routes.all_routes(),
+            Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
+        ],
         middleware=[
             Middleware(
-                SecurityMiddleware,  # type: ignore[arg-type]
+                SecurityMiddleware,
                 signer=services.signer,
                 max_upload_bytes=settings.max_upload_bytes,
                 https=settings.https,
                 base_url=settings.base_url,
             )
         ],
-        exception_handlers={404: routes.not_found, 405: routes.method_not_allowed, 500: routes.server_error},
+        exception_handlers={
+            404: routes.not_found,
+            405: routes.method_not_allowed,
+            500: routes.server_error,
+        },
         lifespan=lifespan,
     )
     app.state.services = services

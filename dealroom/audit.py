@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from .db import utcnow
 
@@ -21,12 +21,21 @@ class AuditEvent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
-def record(session: Session, *, org_id: int, actor: str, action: str, target: str = "", **detail: object) -> None:
+def record(
+    session: Session, *, org_id: int, actor: str, action: str, target: str = "", **detail: object
+) -> None:
     session.add(
-        AuditEvent(org_id=org_id, actor=actor, action=action, target=target, detail=json.dumps(detail, default=str))
+        AuditEvent(
+            org_id=org_id,
+            actor=actor,
+            action=action,
+            target=target,
+            detail=json.dumps(detail, default=str),
+        )
     )
 
 
 def recent(session: Session, *, org_id: int, limit: int = 200) -> list[AuditEvent]:
     query = select(AuditEvent).where(AuditEvent.org_id == org_id)
-    return list(session.exec(query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    query = query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
+    return list(session.exec(query.limit(limit)))

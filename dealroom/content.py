@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import BinaryIO
 
 from sqlalchemy import func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import validate
 from .accounts import User
-from .db import utcnow
+from .db import pk, utcnow
 from .errors import InvalidInput, NotFound
 from .filetypes import UnsupportedFile, pdf_page_count, sniff
 from .ids import has_prefix, new_id
@@ -69,7 +69,9 @@ def safe_filename(name: str) -> str:
     return name[:200] or "file"
 
 
-def store_upload(session: Session, *, storage: Storage, org_public_id: str, org_id: int, upload: Upload) -> tuple[StoredFile, str, int | None]:
+def store_upload(
+    session: Session, *, storage: Storage, org_public_id: str, org_id: int, upload: Upload
+) -> tuple[StoredFile, str, int | None]:
     """Sniff, store and record an upload. Returns the file row, its kind and a PDF's page count."""
     if upload.size == 0:
         raise InvalidInput(fields={"file": "The file is empty."})
@@ -87,7 +89,15 @@ def store_upload(session: Session, *, storage: Storage, org_public_id: str, org_
         pages = pdf_page_count(upload.file)
     if "." not in filename:
         filename = f"{filename}.{filetype.extension}"
-    row = StoredFile(org_id=org_id, backend=storage.name, key="", size=0, sha256="", content_type=filetype.mime, filename=filename)
+    row = StoredFile(
+        org_id=org_id,
+        backend=storage.name,
+        key="",
+        size=0,
+        sha256="",
+        content_type=filetype.mime,
+        filename=filename,
+    )
     row.key = f"{org_public_id}/{row.public_id}"
     upload.file.seek(0)
     stored = storage.put(row.key, upload.file, content_type=filetype.mime)
@@ -98,14 +108,32 @@ def store_upload(session: Session, *, storage: Storage, org_public_id: str, org_
 
 
 def add_file(
-    session: Session, *, storage: Storage, room: Room, user: User, org_public_id: str, upload: Upload, title: str = ""
+    session: Session,
+    *,
+    storage: Storage,
+    room: Room,
+    user: User,
+    org_public_id: str,
+    upload: Upload,
+    title: str = "",
 ) -> ContentItem:
     title = validate.text(title or upload.filename, "title", label="Title")
-    stored, kind, pages = store_upload(session, storage=storage, org_public_id=org_public_id, org_id=room.org_id, upload=upload)
-    last = session.exec(select(func.max(ContentItem.position)).where(ContentItem.room_id == room.id)).one()
+    stored, kind, pages = store_upload(
+        session, storage=storage, org_public_id=org_public_id, org_id=room.org_id, upload=upload
+    )
+    last = session.exec(
+        select(func.max(ContentItem.position)).where(ContentItem.room_id == room.id)
+    ).one()
     item = ContentItem(
-        org_id=room.org_id, room_id=room.id, kind="file", file_kind=kind, title=title, file_id=stored.id,
-        pages=pages, position=(last or 0) + 1, created_by_id=user.id,
+        org_id=room.org_id,
+        room_id=pk(room),
+        kind="file",
+        file_kind=kind,
+        title=title,
+        file_id=stored.id,
+        pages=pages,
+        position=(last or 0) + 1,
+        created_by_id=user.id,
     )
     session.add(item)
     session.flush()
@@ -115,19 +143,21 @@ def add_file(
 def list_items(session: Session, *, room: Room) -> list[tuple[ContentItem, StoredFile | None]]:
     query = (
         select(ContentItem, StoredFile)
-        .join(StoredFile, StoredFile.id == ContentItem.file_id, isouter=True)  # type: ignore[arg-type]
+        .join(StoredFile, col(StoredFile.id) == col(ContentItem.file_id), isouter=True)
         .where(ContentItem.room_id == room.id)
-        .order_by(ContentItem.position, ContentItem.id)
+        .order_by(col(ContentItem.position), col(ContentItem.id))
     )
     return [(item, stored) for item, stored in session.exec(query)]
 
 
-def get_item(session: Session, *, room: Room, item_id: str) -> tuple[ContentItem, StoredFile | None]:
+def get_item(
+    session: Session, *, room: Room, item_id: str
+) -> tuple[ContentItem, StoredFile | None]:
     if not has_prefix(item_id, "doc"):
         raise NotFound("No such item in this room.")
     row = session.exec(
         select(ContentItem, StoredFile)
-        .join(StoredFile, StoredFile.id == ContentItem.file_id, isouter=True)  # type: ignore[arg-type]
+        .join(StoredFile, col(StoredFile.id) == col(ContentItem.file_id), isouter=True)
         .where(ContentItem.room_id == room.id, ContentItem.public_id == item_id)
     ).first()
     if row is None:

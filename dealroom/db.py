@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
@@ -39,6 +39,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def pk(row: _Row) -> int:
+    """The primary key of a row that is in the database.
+
+    Table ids are typed `int | None` because they are None until the INSERT; every row that was
+    loaded, or added and flushed, has one. Raising here names the bug (a missing flush) instead of
+    letting a NULL foreign key fail later.
+    """
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: add and flush it first")
+    return row.id
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -64,7 +81,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
+        )
         _sqlite_pragmas(engine)
         return engine
     if "poolclass" not in kwargs:

@@ -1,14 +1,14 @@
 """Domain errors. The web layer maps each to a page or a JSON error; none of them is a 500.
 
-    DealroomError                 code          HTTP
-     ├── NotFound                 not_found     404  (also: another tenant's data; never 403, never data)
-     ├── PermissionDenied         forbidden     403
-     │    └── AccessRevoked       revoked       403
-     ├── InvalidInput             invalid       422  (carries per-field messages)
-     ├── Conflict                 conflict      409
-     ├── TooLarge                 too_large     413
-     ├── RateLimited              rate_limited  429  (carries retry_after seconds)
-     └── LinkProblem              link_*        400/404/410 (tampered, unknown, expired invite links)
+DealroomError                 code          HTTP
+ ├── NotFound                 not_found     404  (also: another tenant's data; never 403, never data)
+ ├── PermissionDenied         forbidden     403
+ │    └── AccessRevoked       revoked       403
+ ├── InvalidInput             invalid       422  (carries per-field messages)
+ ├── Conflict                 conflict      409
+ ├── TooLarge                 too_large     413
+ ├── RateLimited              rate_limited  429  (carries retry_after seconds)
+ └── LinkProblem              link_*        400/404/410 (tampered, unknown, expired invite links)
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ class DealroomError(Exception):
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
+
+
+class MalformedRequest(DealroomError):
+    code = "malformed_json"
+    status = 400
 
 
 class NotFound(DealroomError):

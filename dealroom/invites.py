@@ -13,19 +13,26 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit, ratelimit, validate
 from .accounts import User
-from .db import utcnow
-from .errors import AccessRevoked, Conflict, InvalidInput, LinkProblem, NotFound, PermissionDenied
+from .db import pk, utcnow
+from .errors import AccessRevoked, Conflict, LinkProblem, NotFound, PermissionDenied
 from .ids import has_prefix, new_id
 from .links import Links
 from .notify import MailRenderer, queue_mail
 from .rooms import Room
 from .security import Signer, TokenInvalid, keyed_hash, six_digit_code
 
-BUYER_ROLES = ("champion", "economic_buyer", "technical_evaluator", "legal_procurement", "end_user", "other")
+BUYER_ROLES = (
+    "champion",
+    "economic_buyer",
+    "technical_evaluator",
+    "legal_procurement",
+    "end_user",
+    "other",
+)
 
 
 class Invite(SQLModel, table=True):
@@ -118,7 +125,9 @@ class LinkOpening:
 # ---------------------------------------------------------------- seller side
 
 
-def _invite_context(links: Links, room: Room, invite: Invite, seller: User | None) -> dict[str, object]:
+def _invite_context(
+    links: Links, room: Room, invite: Invite, seller: User | None
+) -> dict[str, object]:
     return {"room": room, "invite": invite, "seller": seller, "link": links.invite(invite)}
 
 
@@ -136,15 +145,23 @@ def create_invite(
 ) -> Invite:
     if room.archived:
         raise Conflict("This room is archived. Restore it before inviting people.")
-    values = validate.gather({
-        "email": lambda: validate.email(email),
-        "name": lambda: validate.text(name, "name", label="Name", required=False),
-        "role": lambda: validate.choice(role, "role", label="Role", options=("", *BUYER_ROLES), default=""),
-    })
+    values = validate.gather(
+        {
+            "email": lambda: validate.email(email),
+            "name": lambda: validate.text(name, "name", label="Name", required=False),
+            "role": lambda: validate.choice(
+                role, "role", label="Role", options=("", *BUYER_ROLES), default=""
+            ),
+        }
+    )
     email, name, role = (str(values[k]) for k in ("email", "name", "role"))
-    existing = session.exec(select(Invite).where(Invite.room_id == room.id, Invite.email == email)).first()
+    existing = session.exec(
+        select(Invite).where(Invite.room_id == room.id, Invite.email == email)
+    ).first()
     if existing is not None and not existing.revoked:
-        raise Conflict(f"{email} is already invited to this room. Use “Resend” to send the link again.")
+        raise Conflict(
+            f"{email} is already invited to this room. Use “Resend” to send the link again."
+        )
     if existing is not None:
         # Re-inviting someone who was revoked restores them rather than creating a twin.
         invite = existing
@@ -153,56 +170,108 @@ def create_invite(
         invite.role = role or invite.role
     else:
         invite = Invite(
-            org_id=room.org_id, room_id=room.id, email=email, name=name, role=role, invited_by_id=seller.id
+            org_id=room.org_id,
+            room_id=pk(room),
+            email=email,
+            name=name,
+            role=role,
+            invited_by_id=seller.id,
         )
         session.add(invite)
     session.flush()
-    audit.record(session, org_id=room.org_id, actor=seller.public_id, action="invite.created", target=invite.public_id, room=room.public_id, email=email)
+    audit.record(
+        session,
+        org_id=room.org_id,
+        actor=seller.public_id,
+        action="invite.created",
+        target=invite.public_id,
+        room=room.public_id,
+        email=email,
+    )
     if send:
-        _send_invite(session, links=links, renderer=renderer, room=room, invite=invite, seller=seller)
+        _send_invite(
+            session, links=links, renderer=renderer, room=room, invite=invite, seller=seller
+        )
     return invite
 
 
-def _send_invite(session: Session, *, links: Links, renderer: MailRenderer, room: Room, invite: Invite, seller: User | None) -> None:
+def _send_invite(
+    session: Session,
+    *,
+    links: Links,
+    renderer: MailRenderer,
+    room: Room,
+    invite: Invite,
+    seller: User | None,
+) -> None:
     queue_mail(
-        session, renderer=renderer, to=invite.email, template="invite", org_id=room.org_id,
+        session,
+        renderer=renderer,
+        to=invite.email,
+        template="invite",
+        org_id=room.org_id,
         context=_invite_context(links, room, invite, seller),
     )
     invite.last_sent_at = utcnow()
 
 
-def resend_invite(session: Session, *, room: Room, seller: User, invite: Invite, links: Links, renderer: MailRenderer) -> Invite:
+def resend_invite(
+    session: Session,
+    *,
+    room: Room,
+    seller: User,
+    invite: Invite,
+    links: Links,
+    renderer: MailRenderer,
+) -> Invite:
     if invite.revoked:
         raise Conflict("This person's access was revoked. Invite them again to restore it.")
     if room.archived:
         raise Conflict("This room is archived. Restore it before resending invites.")
     ratelimit.consume(
-        session, f"resend:{invite.public_id}", limit=5, window=timedelta(hours=1),
+        session,
+        f"resend:{invite.public_id}",
+        limit=5,
+        window=timedelta(hours=1),
         message="This invite was resent several times in the last hour. Please wait before sending it again.",
     )
     _send_invite(session, links=links, renderer=renderer, room=room, invite=invite, seller=seller)
-    audit.record(session, org_id=room.org_id, actor=seller.public_id, action="invite.resent", target=invite.public_id)
+    audit.record(
+        session,
+        org_id=room.org_id,
+        actor=seller.public_id,
+        action="invite.resent",
+        target=invite.public_id,
+    )
     return invite
 
 
 def revoke_invite(session: Session, *, room: Room, seller: User, invite: Invite) -> Invite:
     if not invite.revoked:
         invite.revoked_at = utcnow()
-        audit.record(session, org_id=room.org_id, actor=seller.public_id, action="invite.revoked", target=invite.public_id)
+        audit.record(
+            session,
+            org_id=room.org_id,
+            actor=seller.public_id,
+            action="invite.revoked",
+            target=invite.public_id,
+        )
     return invite
 
 
 def list_invites(session: Session, *, room: Room, include_revoked: bool = True) -> list[Invite]:
     query = select(Invite).where(Invite.room_id == room.id)
     if not include_revoked:
-        query = query.where(Invite.revoked_at.is_(None))  # type: ignore[union-attr]
-    return list(session.exec(query.order_by(Invite.created_at, Invite.id)))
+        query = query.where(col(Invite.revoked_at).is_(None))
+    return list(session.exec(query.order_by(col(Invite.created_at), col(Invite.id))))
 
 
 def get_invite(session: Session, *, room: Room, invite_id: str) -> Invite:
     if not has_prefix(invite_id, "inv"):
         raise NotFound("No such person in this room.")
-    invite = session.exec(select(Invite).where(Invite.room_id == room.id, Invite.public_id == invite_id)).first()
+    invite = session.exec(
+        select(Invite).where(Invite.room_id == room.id, Invite.public_id == invite_id)
+    ).first()
     if invite is None:
         raise NotFound("No such person in this room.")
     return invite
@@ -213,22 +282,26 @@ def count_invites(session: Session, *, room_ids: list[int]) -> dict[int, int]:
         return {}
     rows = session.exec(
         select(Invite.room_id, func.count())
-        .where(Invite.room_id.in_(room_ids), Invite.revoked_at.is_(None))  # type: ignore[attr-defined,union-attr]
-        .group_by(Invite.room_id)
+        .where(col(Invite.room_id).in_(room_ids), col(Invite.revoked_at).is_(None))
+        .group_by(col(Invite.room_id))
     ).all()
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
 
 
 def pending_requests(session: Session, *, room: Room) -> list[AccessRequest]:
-    query = select(AccessRequest).where(AccessRequest.room_id == room.id, AccessRequest.status == "pending")
-    return list(session.exec(query.order_by(AccessRequest.created_at)))
+    query = select(AccessRequest).where(
+        AccessRequest.room_id == room.id, AccessRequest.status == "pending"
+    )
+    return list(session.exec(query.order_by(col(AccessRequest.created_at))))
 
 
 def get_request(session: Session, *, room: Room, request_id: str) -> AccessRequest:
     if not has_prefix(request_id, "areq"):
         raise NotFound("No such access request.")
     row = session.exec(
-        select(AccessRequest).where(AccessRequest.room_id == room.id, AccessRequest.public_id == request_id)
+        select(AccessRequest).where(
+            AccessRequest.room_id == room.id, AccessRequest.public_id == request_id
+        )
     ).first()
     if row is None:
         raise NotFound("No such access request.")
@@ -236,29 +309,57 @@ def get_request(session: Session, *, room: Room, request_id: str) -> AccessReque
 
 
 def decide_request(
-    session: Session, *, room: Room, seller: User, request: AccessRequest, approve: bool, links: Links, renderer: MailRenderer
+    session: Session,
+    *,
+    room: Room,
+    seller: User,
+    request: AccessRequest,
+    approve: bool,
+    links: Links,
+    renderer: MailRenderer,
 ) -> AccessRequest:
     if request.status != "pending":
         raise Conflict(f"This request was already {request.status}.")
     request.status = "approved" if approve else "denied"
     request.decided_at, request.decided_by_id = utcnow(), seller.id
     if approve:
-        existing = session.exec(select(Invite).where(Invite.room_id == room.id, Invite.email == request.email)).first()
+        existing = session.exec(
+            select(Invite).where(Invite.room_id == room.id, Invite.email == request.email)
+        ).first()
         if existing is not None and not existing.revoked:
             invite = existing
-            _send_invite(session, links=links, renderer=renderer, room=room, invite=invite, seller=seller)
+            _send_invite(
+                session, links=links, renderer=renderer, room=room, invite=invite, seller=seller
+            )
         else:
             invite = create_invite(
-                session, room=room, seller=seller, email=request.email, name=request.name, links=links, renderer=renderer
+                session,
+                room=room,
+                seller=seller,
+                email=request.email,
+                name=request.name,
+                links=links,
+                renderer=renderer,
             )
             invite.source = "request"
         request.invite_id = invite.id
     else:
         queue_mail(
-            session, renderer=renderer, to=request.email, template="access_denied", org_id=room.org_id,
+            session,
+            renderer=renderer,
+            to=request.email,
+            template="access_denied",
+            org_id=room.org_id,
             context={"room": room, "request": request, "seller": seller},
         )
-    audit.record(session, org_id=room.org_id, actor=seller.public_id, action=f"access_request.{request.status}", target=request.public_id, email=request.email)
+    audit.record(
+        session,
+        org_id=room.org_id,
+        actor=seller.public_id,
+        action=f"access_request.{request.status}",
+        target=request.public_id,
+        email=request.email,
+    )
     return request
 
 
@@ -266,12 +367,14 @@ def decide_request(
 
 
 def _bound_devices(session: Session, invite: Invite) -> list[str]:
-    return list(session.exec(select(InviteDevice.device_hash).where(InviteDevice.invite_id == invite.id)))
+    return list(
+        session.exec(select(InviteDevice.device_hash).where(InviteDevice.invite_id == invite.id))
+    )
 
 
 def bind_device(session: Session, *, invite: Invite, device_hash: str) -> None:
     if device_hash not in _bound_devices(session, invite):
-        session.add(InviteDevice(invite_id=invite.id, device_hash=device_hash))
+        session.add(InviteDevice(invite_id=pk(invite), device_hash=device_hash))
     now = utcnow()
     invite.first_opened_at = invite.first_opened_at or now
     invite.last_seen_at = now
@@ -292,11 +395,15 @@ def open_link(session: Session, *, signer: Signer, token: str, device_hash: str)
     return LinkOpening(LinkState.GRANTED, invite, room)
 
 
-def invite_for_token(session: Session, *, signer: Signer, token: str, check_expiry: bool) -> tuple[Invite, Room]:
+def invite_for_token(
+    session: Session, *, signer: Signer, token: str, check_expiry: bool
+) -> tuple[Invite, Room]:
     try:
         payload, signed_at = signer.unsign_timed("invite", token)
     except TokenInvalid:
-        raise LinkProblem("tampered", "This link is not valid. It may have been cut off or changed.") from None
+        raise LinkProblem(
+            "tampered", "This link is not valid. It may have been cut off or changed."
+        ) from None
     invite_id = payload.get("i") if isinstance(payload, dict) else None
     invite = None
     if isinstance(invite_id, str) and has_prefix(invite_id, "inv"):
@@ -312,10 +419,15 @@ def invite_for_token(session: Session, *, signer: Signer, token: str, check_expi
     return invite, room
 
 
-def request_fresh_link(session: Session, *, invite: Invite, room: Room, links: Links, renderer: MailRenderer) -> None:
+def request_fresh_link(
+    session: Session, *, invite: Invite, room: Room, links: Links, renderer: MailRenderer
+) -> None:
     """From an expired link: mail a new one, but only to the invite's own address."""
     ratelimit.consume(
-        session, f"fresh-link:{invite.public_id}", limit=3, window=timedelta(hours=1),
+        session,
+        f"fresh-link:{invite.public_id}",
+        limit=3,
+        window=timedelta(hours=1),
         message="A new link was already sent several times. Please check your inbox or wait an hour.",
     )
     _send_invite(session, links=links, renderer=renderer, room=room, invite=invite, seller=None)
@@ -342,50 +454,86 @@ def start_verification(
     ensure_room_open(room)
     email = validate.email(email)
     ratelimit.consume(
-        session, f"verify-start:{device_hash}", limit=10, window=timedelta(hours=1),
+        session,
+        f"verify-start:{device_hash}",
+        limit=10,
+        window=timedelta(hours=1),
         message="Too many verification attempts from this browser. Please try again later.",
     )
     ratelimit.consume(
-        session, f"verify-email:{room.id}:{email}", limit=5, window=timedelta(hours=1),
+        session,
+        f"verify-email:{room.id}:{email}",
+        limit=5,
+        window=timedelta(hours=1),
         message="Several codes were already sent to this address. Please check your inbox or try again later.",
     )
-    existing = session.exec(select(Invite).where(Invite.room_id == room.id, Invite.email == email)).first()
+    existing = session.exec(
+        select(Invite).where(Invite.room_id == room.id, Invite.email == email)
+    ).first()
     if existing is not None and existing.revoked:
         raise AccessRevoked("Your access to this room was revoked.")
     if existing is not None or validate.domain_of(email) in room.domains:
         code = six_digit_code()
         session.add(
             EmailCode(
-                room_id=room.id, email=email, device_hash=device_hash,
+                room_id=pk(room),
+                email=email,
+                device_hash=device_hash,
                 code_hash=keyed_hash(policy.secret_key, f"{room.id}:{email}:{code}"),
                 expires_at=utcnow() + policy.code_expiry,
             )
         )
         queue_mail(
-            session, renderer=renderer, to=email, template="verify_code", org_id=room.org_id,
-            context={"room": room, "code": code, "minutes": int(policy.code_expiry.total_seconds() // 60)},
+            session,
+            renderer=renderer,
+            to=email,
+            template="verify_code",
+            org_id=room.org_id,
+            context={
+                "room": room,
+                "code": code,
+                "minutes": int(policy.code_expiry.total_seconds() // 60),
+            },
         )
         return VerifyOutcome.CODE_SENT
     pending = session.exec(
         select(AccessRequest).where(
-            AccessRequest.room_id == room.id, AccessRequest.email == email, AccessRequest.status == "pending"
+            AccessRequest.room_id == room.id,
+            AccessRequest.email == email,
+            AccessRequest.status == "pending",
         )
     ).first()
     if pending is None:
         name = validate.text(name, "name", label="Name", required=False)
         message = validate.long_text(message, "message", label="Message", max_length=1000)
         request = AccessRequest(
-            org_id=room.org_id, room_id=room.id, email=email, name=name, message=message, via_invite_id=via.id
+            org_id=room.org_id,
+            room_id=pk(room),
+            email=email,
+            name=name,
+            message=message,
+            via_invite_id=via.id,
         )
         session.add(request)
         session.flush()
         owner = session.get(User, room.owner_id)
         if owner is not None:
             queue_mail(
-                session, renderer=renderer, to=owner.email, template="access_request", org_id=room.org_id,
+                session,
+                renderer=renderer,
+                to=owner.email,
+                template="access_request",
+                org_id=room.org_id,
                 context={"room": room, "request": request, "via": via},
             )
-        audit.record(session, org_id=room.org_id, actor=email, action="access_request.created", target=request.public_id, via=via.public_id)
+        audit.record(
+            session,
+            org_id=room.org_id,
+            actor=email,
+            action="access_request.created",
+            target=request.public_id,
+            via=via.public_id,
+        )
     return VerifyOutcome.REQUESTED
 
 
@@ -400,7 +548,14 @@ class CodeCheck:
 
 
 def confirm_code(
-    session: Session, *, policy: AccessPolicy, room: Room, email: str, code: str, device_hash: str, inviter: User | None
+    session: Session,
+    *,
+    policy: AccessPolicy,
+    room: Room,
+    email: str,
+    code: str,
+    device_hash: str,
+    inviter: User | None,
 ) -> CodeCheck:
     """Check a 6-digit code; on success this browser is bound to the person's own invite."""
     ensure_room_open(room)
@@ -409,32 +564,52 @@ def confirm_code(
     now = utcnow()
     row = session.exec(
         select(EmailCode)
-        .where(EmailCode.room_id == room.id, EmailCode.email == email, EmailCode.device_hash == device_hash)
-        .where(EmailCode.used_at.is_(None))  # type: ignore[union-attr]
-        .order_by(EmailCode.created_at.desc(), EmailCode.id.desc())  # type: ignore[union-attr]
+        .where(
+            EmailCode.room_id == room.id,
+            EmailCode.email == email,
+            EmailCode.device_hash == device_hash,
+        )
+        .where(col(EmailCode.used_at).is_(None))
+        .order_by(col(EmailCode.created_at).desc(), col(EmailCode.id).desc())
     ).first()
     if row is None or row.expires_at < now:
         return CodeCheck(error="This code has expired. Ask for a new one.", locked=True)
     if row.attempts >= policy.code_attempts:
         return CodeCheck(error="Too many wrong codes. Ask for a new code.", locked=True)
-    if len(code) != 6 or keyed_hash(policy.secret_key, f"{room.id}:{email}:{code}") != row.code_hash:
+    if (
+        len(code) != 6
+        or keyed_hash(policy.secret_key, f"{room.id}:{email}:{code}") != row.code_hash
+    ):
         row.attempts += 1
         left = policy.code_attempts - row.attempts
         if left <= 0:
             return CodeCheck(error="Too many wrong codes. Ask for a new code.", locked=True)
-        return CodeCheck(error=f"That code is not right. {left} attempt{'s' if left != 1 else ''} left.")
+        return CodeCheck(
+            error=f"That code is not right. {left} attempt{'s' if left != 1 else ''} left."
+        )
     row.used_at = now
-    invite = session.exec(select(Invite).where(Invite.room_id == room.id, Invite.email == email)).first()
+    invite = session.exec(
+        select(Invite).where(Invite.room_id == room.id, Invite.email == email)
+    ).first()
     if invite is not None and invite.revoked:
         raise AccessRevoked("Your access to this room was revoked.")
     if invite is None:
         invite = Invite(
-            org_id=room.org_id, room_id=room.id, email=email, source="verified",
+            org_id=room.org_id,
+            room_id=pk(room),
+            email=email,
+            source="verified",
             invited_by_id=inviter.id if inviter else None,
         )
         session.add(invite)
         session.flush()
-        audit.record(session, org_id=room.org_id, actor=email, action="invite.verified", target=invite.public_id)
+        audit.record(
+            session,
+            org_id=room.org_id,
+            actor=email,
+            action="invite.verified",
+            target=invite.public_id,
+        )
     bind_device(session, invite=invite, device_hash=device_hash)
     return CodeCheck(invite=invite)
 
@@ -444,7 +619,9 @@ def viewer_invite(session: Session, *, room: Room, invite_id: str) -> Invite:
     ensure_room_open(room)
     if not has_prefix(invite_id, "inv"):
         raise NotFound("Open your personal invite link to enter this room.")
-    invite = session.exec(select(Invite).where(Invite.public_id == invite_id, Invite.room_id == room.id)).first()
+    invite = session.exec(
+        select(Invite).where(Invite.public_id == invite_id, Invite.room_id == room.id)
+    ).first()
     if invite is None:
         raise NotFound("Open your personal invite link to enter this room.")
     if invite.revoked:

@@ -18,7 +18,9 @@ class Jobs:
     def __init__(self, db: Database, smtp: notify.SmtpConfig | None) -> None:
         self.db = db
         self.smtp = smtp
-        self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
+        )
         self.scheduler.add_job(self.deliver_mail, "interval", seconds=5, id="mail")
         self.scheduler.add_job(self.housekeeping, "interval", minutes=30, id="housekeeping")
 

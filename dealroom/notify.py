@@ -21,7 +21,7 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from .db import Database, utcnow
 
@@ -39,7 +39,9 @@ class OutboxMail(SQLModel, table=True):
     subject: str = Field(max_length=300)
     text_body: str
     html_body: str = ""
-    status: str = Field(default="queued", max_length=20, index=True)  # queued|sending|sent|printed|failed
+    status: str = Field(
+        default="queued", max_length=20, index=True
+    )  # queued|sending|sent|printed|failed
     attempts: int = 0
     last_error: str = Field(default="", max_length=1000)
     next_attempt_at: datetime = Field(default_factory=utcnow)
@@ -71,7 +73,9 @@ def queue_mail(
     org_id: int | None = None,
 ) -> OutboxMail:
     subject, text, html = renderer.render(template, context)
-    mail = OutboxMail(org_id=org_id, kind=template, to_addr=to, subject=subject, text_body=text, html_body=html)
+    mail = OutboxMail(
+        org_id=org_id, kind=template, to_addr=to, subject=subject, text_body=text, html_body=html
+    )
     session.add(mail)
     session.flush()
     # Tells whoever owns the transaction to kick delivery once it has committed.
@@ -81,7 +85,8 @@ def queue_mail(
 
 def outbox(session: Session, *, org_id: int, limit: int = 100) -> list[OutboxMail]:
     query = select(OutboxMail).where(OutboxMail.org_id == org_id)
-    return list(session.exec(query.order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    query = query.order_by(col(OutboxMail.created_at).desc(), col(OutboxMail.id).desc())
+    return list(session.exec(query.limit(limit)))
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,12 @@ class SmtpConfig:
         if not settings.smtp_host:
             return None
         return cls(
-            settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
-            settings.smtp_starttls, settings.mail_from,
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.smtp_starttls,
+            settings.mail_from,
         )
 
 
@@ -129,10 +138,10 @@ def _send_smtp(config: SmtpConfig, mail: OutboxMail) -> None:
 def _claim(db: Database, mail_id: int) -> OutboxMail | None:
     now = utcnow()
     with db.session() as session:
-        claimed = session.execute(
+        claimed = session.exec(
             update(OutboxMail)
-            .where(OutboxMail.id == mail_id, OutboxMail.status == "queued")
-            .values(status="sending", claimed_at=now, attempts=OutboxMail.attempts + 1)
+            .where(col(OutboxMail.id) == mail_id, col(OutboxMail.status) == "queued")
+            .values(status="sending", claimed_at=now, attempts=col(OutboxMail.attempts) + 1)
         ).rowcount
         return session.get(OutboxMail, mail_id) if claimed == 1 else None
 
@@ -142,27 +151,39 @@ def deliver_pending(db: Database, smtp: SmtpConfig | None, *, limit: int = 50) -
     now = utcnow()
     with db.session(write=True) as session:
         # A mail stuck in "sending" for 10 minutes belongs to a process that died mid-send.
-        session.execute(
+        session.exec(
             update(OutboxMail)
-            .where(OutboxMail.status == "sending", OutboxMail.claimed_at < now - timedelta(minutes=10))  # type: ignore[operator]
+            .where(
+                col(OutboxMail.status) == "sending",
+                col(OutboxMail.claimed_at) < now - timedelta(minutes=10),
+            )
             .values(status="queued")
         )
         due = session.exec(
             select(OutboxMail.id)
-            .where(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)  # type: ignore[arg-type]
-            .order_by(OutboxMail.id)
+            .where(OutboxMail.status == "queued", OutboxMail.next_attempt_at <= now)
+            .order_by(col(OutboxMail.id))
             .limit(limit)
         ).all()
     sent = 0
     for mail_id in due:
-        mail = _claim(db, mail_id)  # type: ignore[arg-type]
+        assert mail_id is not None  # read from the table, where a primary key is never NULL
+        mail = _claim(db, mail_id)
         if mail is None:
             continue
         error = ""
         try:
             if smtp is None:
-                log.info("mail (development, not sent) to=%s subject=%s\n%s", mail.to_addr, mail.subject, mail.text_body)
-                print(f"\n--- mail to {mail.to_addr}: {mail.subject}\n{mail.text_body}\n---", flush=True)
+                log.info(
+                    "mail (development, not sent) to=%s subject=%s\n%s",
+                    mail.to_addr,
+                    mail.subject,
+                    mail.text_body,
+                )
+                print(
+                    f"\n--- mail to {mail.to_addr}: {mail.subject}\n{mail.text_body}\n---",
+                    flush=True,
+                )
             else:
                 _send_smtp(smtp, mail)
         except (OSError, smtplib.SMTPException) as exc:
@@ -171,7 +192,11 @@ def deliver_pending(db: Database, smtp: SmtpConfig | None, *, limit: int = 50) -
             row = session.get(OutboxMail, mail.id)
             assert row is not None
             if not error:
-                row.status, row.sent_at, row.last_error = ("printed" if smtp is None else "sent"), utcnow(), ""
+                row.status, row.sent_at, row.last_error = (
+                    ("printed" if smtp is None else "sent"),
+                    utcnow(),
+                    "",
+                )
                 sent += 1
             elif row.attempts >= MAX_ATTEMPTS:
                 row.status, row.last_error = "failed", error

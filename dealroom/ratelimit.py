@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from .db import utcnow
 from .errors import RateLimited
@@ -42,7 +42,11 @@ def hit(session: Session, key: str, *, window: timedelta) -> None:
     now = utcnow()
     row = _window(session, key, window, now)
     # An UPDATE expression so two processes incrementing at once both count.
-    session.execute(update(RateLimitHit).where(RateLimitHit.key == key).values(count=RateLimitHit.count + 1))
+    session.exec(
+        update(RateLimitHit)
+        .where(col(RateLimitHit.key) == key)
+        .values(count=col(RateLimitHit.count) + 1)
+    )
     session.refresh(row)
 
 
@@ -53,7 +57,7 @@ def consume(session: Session, key: str, *, limit: int, window: timedelta, messag
 
 
 def reset(session: Session, key: str) -> None:
-    session.execute(delete(RateLimitHit).where(RateLimitHit.key == key))
+    session.exec(delete(RateLimitHit).where(col(RateLimitHit.key) == key))
 
 
 def purge(session: Session, *, older_than: timedelta) -> int:

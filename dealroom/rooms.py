@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypedDict, cast
 
 from sqlalchemy import func, or_
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import validate
 from .accounts import User
-from .db import utcnow
+from .db import pk, utcnow
 from .errors import NotFound
 from .ids import has_prefix, new_id
 
@@ -44,16 +45,35 @@ class Room(SQLModel, table=True):
         return self.archived_at is not None
 
 
-def _fields(data: dict[str, object], *, partial: bool) -> dict[str, object]:
+class _RoomFields(TypedDict, total=False):
+    name: str
+    buyer_company: str
+    stage: str
+    welcome_message: str
+    allowed_domains: str
+    invite_expiry_days: int
+
+
+def _fields(data: dict[str, object], *, partial: bool) -> _RoomFields:
     """Validate the editable fields present in `data` (all required ones unless partial)."""
     checks: dict[str, Callable[[], object]] = {
         "name": lambda: validate.text(data.get("name"), "name", label="Deal name"),
-        "buyer_company": lambda: validate.text(data.get("buyer_company"), "buyer_company", label="Buyer company"),
-        "stage": lambda: validate.choice(data.get("stage"), "stage", label="Stage", options=STAGES, default="discovery"),
-        "welcome_message": lambda: validate.long_text(data.get("welcome_message"), "welcome_message", label="Welcome message"),
+        "buyer_company": lambda: validate.text(
+            data.get("buyer_company"), "buyer_company", label="Buyer company"
+        ),
+        "stage": lambda: validate.choice(
+            data.get("stage"), "stage", label="Stage", options=STAGES, default="discovery"
+        ),
+        "welcome_message": lambda: validate.long_text(
+            data.get("welcome_message"), "welcome_message", label="Welcome message"
+        ),
         "allowed_domains": lambda: ",".join(validate.domains(data.get("allowed_domains"))),
         "invite_expiry_days": lambda: validate.integer(
-            data.get("invite_expiry_days"), "invite_expiry_days", label="Link lifetime (days)", minimum=1, maximum=365
+            data.get("invite_expiry_days"),
+            "invite_expiry_days",
+            label="Link lifetime (days)",
+            minimum=1,
+            maximum=365,
         ),
     }
     if partial:
@@ -61,13 +81,16 @@ def _fields(data: dict[str, object], *, partial: bool) -> dict[str, object]:
     if data.get("invite_expiry_days") in (None, ""):
         # Empty means "keep the default" (or the current value when editing).
         checks.pop("invite_expiry_days", None)
-    return validate.gather(checks)
+    # Each check above returns the type its key has in _RoomFields.
+    return cast(_RoomFields, validate.gather(checks))
 
 
-def create_room(session: Session, *, user: User, data: dict[str, object], default_expiry_days: int = 30) -> Room:
+def create_room(
+    session: Session, *, user: User, data: dict[str, object], default_expiry_days: int = 30
+) -> Room:
     values = _fields(data, partial=False)
     values.setdefault("invite_expiry_days", default_expiry_days)
-    room = Room(org_id=user.org_id, owner_id=user.id, **values)  # type: ignore[arg-type]
+    room = Room(org_id=user.org_id, owner_id=pk(user), **values)
     session.add(room)
     session.flush()
     return room
@@ -97,7 +120,9 @@ def get_room(session: Session, *, org_id: int, room_id: str) -> Room:
     """The room, if it belongs to this organisation; otherwise NotFound (never another tenant's)."""
     if not has_prefix(room_id, "room"):
         raise NotFound("Room not found.")
-    room = session.exec(select(Room).where(Room.public_id == room_id, Room.org_id == org_id)).first()
+    room = session.exec(
+        select(Room).where(Room.public_id == room_id, Room.org_id == org_id)
+    ).first()
     if room is None:
         raise NotFound("Room not found.")
     return room
@@ -111,15 +136,30 @@ def get_room_by_public_id(session: Session, room_id: str) -> Room | None:
 
 
 def list_rooms(
-    session: Session, *, org_id: int, search: str = "", archived: bool = False, limit: int = 200, offset: int = 0
+    session: Session,
+    *,
+    org_id: int,
+    search: str = "",
+    archived: bool = False,
+    limit: int = 200,
+    offset: int = 0,
 ) -> list[Room]:
     query = select(Room).where(Room.org_id == org_id)
-    query = query.where(Room.archived_at.is_not(None) if archived else Room.archived_at.is_(None))  # type: ignore[union-attr]
+    archived_at = col(Room.archived_at)
+    query = query.where(archived_at.is_not(None) if archived else archived_at.is_(None))
     search = " ".join(str(search or "").split())[:100]
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(or_(func.lower(Room.name).like(pattern), func.lower(Room.buyer_company).like(pattern)))
-    query = query.order_by(Room.updated_at.desc(), Room.id.desc()).limit(limit).offset(offset)  # type: ignore[union-attr]
+        # Escape LIKE's wildcards: a search for "50%" means the characters, not "50 and anything".
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(
+                func.lower(Room.name).like(pattern, escape="\\"),
+                func.lower(Room.buyer_company).like(pattern, escape="\\"),
+            )
+        )
+    query = query.order_by(col(Room.updated_at).desc(), col(Room.id).desc())
+    query = query.limit(limit).offset(offset)
     return list(session.exec(query))
 
 

@@ -27,17 +27,25 @@ class DemoWorkspace:
     buyer_link: str
 
 
-def seed_demo(session: Session, *, storage: Storage, links: Links, renderer: MailRenderer) -> DemoWorkspace:
+def seed_demo(
+    session: Session, *, storage: Storage, links: Links, renderer: MailRenderer
+) -> DemoWorkspace:
     """Create the demo workspace when it is missing; either way, return how to log in."""
     user = accounts.find_user_by_email(session, DEMO_EMAIL)
     created = user is None
     if user is None:
         user = accounts.create_user(
-            session, email=DEMO_EMAIL, password=DEMO_PASSWORD, org_name="Northwind Software", role="admin", name="Dana Demo"
+            session,
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            org_name="Northwind Software",
+            role="admin",
+            name="Dana Demo",
         )
         org = accounts.get_org(session, user.org_id)
         room = rooms.create_room(
-            session, user=user,
+            session,
+            user=user,
             data={
                 "name": "Acme Corp · Platform rollout",
                 "buyer_company": "Acme Corp",
@@ -48,20 +56,42 @@ def seed_demo(session: Session, *, storage: Storage, links: Links, renderer: Mai
             },
         )
         for title, pages in (
-            ("Proposal", [["Northwind for Acme Corp", "Proposal"], ["Scope and timeline"], ["Pricing"]]),
-            ("Security overview", [["Security overview", "SOC 2 Type II, ISO 27001"], ["Data residency: Tokyo region"]]),
+            (
+                "Proposal",
+                [["Northwind for Acme Corp", "Proposal"], ["Scope and timeline"], ["Pricing"]],
+            ),
+            (
+                "Security overview",
+                [
+                    ["Security overview", "SOC 2 Type II, ISO 27001"],
+                    ["Data residency: Tokyo region"],
+                ],
+            ),
         ):
             data = simple_pdf(pages)
             content.add_file(
-                session, storage=storage, room=room, user=user, org_public_id=org.public_id,
-                upload=Upload(filename=f"{title}.pdf", file=io.BytesIO(data), size=len(data)), title=title,
+                session,
+                storage=storage,
+                room=room,
+                user=user,
+                org_public_id=org.public_id,
+                upload=Upload(filename=f"{title}.pdf", file=io.BytesIO(data), size=len(data)),
+                title=title,
             )
         for email, name, role in (
             ("kato@acme.example", "Kato Haruki", "champion"),
             ("suzuki@acme.example", "Suzuki Aya", "economic_buyer"),
         ):
             invites.create_invite(
-                session, room=room, seller=user, email=email, name=name, role=role, links=links, renderer=renderer, send=False
+                session,
+                room=room,
+                seller=user,
+                email=email,
+                name=name,
+                role=role,
+                links=links,
+                renderer=renderer,
+                send=False,
             )
     # The demo room may have been archived or emptied since; then there is no link to print.
     room_url = buyer_link = ""

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_SECRET = "dev-insecure-change-me"  # noqa: S105 - the known placeholder we refuse in production
@@ -27,34 +28,78 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("env", "development", "`development` or `production`; production refuses a placeholder secret key."),
-    Setting("secret_key", PLACEHOLDER_SECRET, "Signs cookies, invite links and tokens. Set a long random value in production."),
-    Setting("base_url", "http://127.0.0.1:8000", "Public URL of the app, used in invite links and emails."),
-    Setting("database_url", "", "SQLAlchemy URL. Empty means SQLite at `storage/dealroom.db` (WAL mode)."),
-    Setting("storage", "local", "Where uploaded files live: `local` (files under `storage_dir`) or `s3`."),
-    Setting("storage_dir", str(PROJECT_ROOT / "storage" / "files"), "Directory for the `local` storage backend."),
+    Setting(
+        "env",
+        "development",
+        "`development` or `production`; production refuses a placeholder secret key.",
+    ),
+    Setting(
+        "secret_key",
+        PLACEHOLDER_SECRET,
+        "Signs cookies, invite links and tokens. Set a long random value in production.",
+    ),
+    Setting(
+        "base_url",
+        "http://127.0.0.1:8000",
+        "Public URL of the app, used in invite links and emails.",
+    ),
+    Setting(
+        "database_url",
+        "",
+        "SQLAlchemy URL. Empty means SQLite at `storage/dealroom.db` (WAL mode).",
+    ),
+    Setting(
+        "storage",
+        "local",
+        "Where uploaded files live: `local` (files under `storage_dir`) or `s3`.",
+    ),
+    Setting(
+        "storage_dir",
+        str(PROJECT_ROOT / "storage" / "files"),
+        "Directory for the `local` storage backend.",
+    ),
     Setting("s3_endpoint_url", "", "S3 endpoint (e.g. `http://minio:9000`); empty means AWS."),
     Setting("s3_bucket", "dealroom", "S3 bucket for uploaded files."),
     Setting("s3_region", "us-east-1", "S3 region."),
     Setting("s3_access_key", "", "S3 access key id; empty uses the default AWS credential chain."),
     Setting("s3_secret_key", "", "S3 secret access key."),
     Setting("s3_prefix", "", "Key prefix inside the bucket, e.g. `dealroom/`."),
-    Setting("smtp_host", "", "SMTP server. Empty means development mode: mails are printed and kept in the outbox page."),
+    Setting(
+        "smtp_host",
+        "",
+        "SMTP server. Empty means development mode: mails are printed and kept in the outbox page.",
+    ),
     Setting("smtp_port", "587", "SMTP port."),
     Setting("smtp_username", "", "SMTP user name (optional)."),
     Setting("smtp_password", "", "SMTP password (optional)."),
     Setting("smtp_starttls", "true", "Use STARTTLS when the server offers it (`true`/`false`)."),
     Setting("mail_from", "Dealroom <no-reply@dealroom.local>", "Sender address of every mail."),
     Setting("max_upload_mb", "100", "Largest accepted upload, in megabytes."),
-    Setting("invite_expiry_days", "30", "Default lifetime of personal invite links for new rooms (each room can change it)."),
+    Setting(
+        "invite_expiry_days",
+        "30",
+        "Default lifetime of personal invite links for new rooms (each room can change it).",
+    ),
     Setting("session_days", "14", "How long a seller stays logged in."),
-    Setting("login_attempts", "5", "Failed logins allowed per email and per client address in `login_window_minutes`."),
+    Setting(
+        "login_attempts",
+        "5",
+        "Failed logins allowed per email and per client address in `login_window_minutes`.",
+    ),
     Setting("login_window_minutes", "15", "Window of the login rate limit."),
     Setting("code_expiry_minutes", "10", "Lifetime of a 6-digit email verification code."),
     Setting("code_attempts", "5", "Wrong guesses allowed for one verification code."),
     Setting("download_url_seconds", "300", "Lifetime of signed download URLs."),
-    Setting("run_jobs", "true", "Run the background scheduler (mail delivery) in this process (`true`/`false`)."),
-    Setting("trust_proxy", "false", "Trust `X-Forwarded-For`/`-Proto` from a load balancer (`true`/`false`)."),
+    Setting(
+        "run_jobs",
+        "true",
+        "Run the background scheduler (mail delivery) in this process (`true`/`false`).",
+    ),
+    Setting(
+        "trust_proxy",
+        "false",
+        "Trust `X-Forwarded-For`/`-Proto` from a load balancer (`true`/`false`).",
+    ),
 )
 
 
@@ -105,10 +150,10 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{PROJECT_ROOT / 'storage' / 'dealroom.db'}"
 
-    def replace(self, **changes: object) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         from dataclasses import replace
 
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
 
 class SettingsError(ValueError):
@@ -126,7 +171,9 @@ def _convert(name: str, raw: str, kind: type) -> object:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"DEALROOM_{name.upper()} must be a whole number, not {raw!r}") from None
+            raise SettingsError(
+                f"DEALROOM_{name.upper()} must be a whole number, not {raw!r}"
+            ) from None
     return raw
 
 
@@ -148,19 +195,22 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv: Path | None = PROJECT_ROOT / ".env", **overrides: object
+    environ: Mapping[str, str] | None = None,
+    dotenv: Path | None = PROJECT_ROOT / ".env",
+    **overrides: object,
 ) -> Settings:
     """Build settings: defaults < .env file < environment < keyword overrides (used by tests)."""
     source: dict[str, str] = read_dotenv(dotenv) if dotenv else {}
     source.update(os.environ if environ is None else environ)
     types = {f.name: f.type for f in fields(Settings)}
     kinds = {"int": int, "bool": bool, "str": str}
-    values: dict[str, object] = {}
+    # Any: each value has its own field's type, which _convert chose from the annotation.
+    values: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = source.get(setting.env, setting.default)
         values[setting.name] = _convert(setting.name, raw, kinds[str(types[setting.name])])
     values.update(overrides)
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)
     validate(settings)
     return settings
 
@@ -168,7 +218,9 @@ def load_settings(
 def validate(settings: Settings) -> None:
     if settings.env not in {"development", "production"}:
         raise SettingsError("DEALROOM_ENV must be development or production")
-    if settings.production and (settings.secret_key == PLACEHOLDER_SECRET or len(settings.secret_key) < 32):
+    if settings.production and (
+        settings.secret_key == PLACEHOLDER_SECRET or len(settings.secret_key) < 32
+    ):
         raise SettingsError(
             "Refusing to start in production with a placeholder or short DEALROOM_SECRET_KEY "
             "(use at least 32 random characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."

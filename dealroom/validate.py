@@ -7,12 +7,30 @@ from collections.abc import Callable
 
 from .errors import InvalidInput
 
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$")
-_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s<>\"',;]+@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$"
+)
+MAX_DOMAINS_LENGTH = 2000  # the width of rooms.allowed_domains
+_DOMAIN = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
+
+def storable(value: object, field: str) -> str:
+    """Text every database can store: no NUL (PostgreSQL refuses it) and no lone surrogates
+    (valid in JSON as "\\ud800", but not encodable as UTF-8)."""
+    result = str(value or "")
+    if "\x00" in result:
+        raise InvalidInput(fields={field: "Must not contain NUL characters."})
+    try:
+        result.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(fields={field: "Must not contain unpaired surrogates."}) from None
+    return result
 
 
 def email(value: object, field: str = "email") -> str:
-    text = str(value or "").strip().lower()
+    text = storable(value, field).strip().lower()
     if not text:
         raise InvalidInput(fields={field: "Enter an email address."})
     if len(text) > 254 or not _EMAIL.match(text):
@@ -26,15 +44,23 @@ def domain_of(address: str) -> str:
 
 def domains(value: object, field: str = "allowed_domains") -> list[str]:
     """Comma, space or newline separated domains; `@acme.com` and `ACME.com` are accepted."""
-    items = [d.strip().lstrip("@").lower() for d in re.split(r"[\s,;]+", str(value or "")) if d.strip()]
+    raw = storable(value, field)
+    items = [d.strip().lstrip("@").lower() for d in re.split(r"[\s,;]+", raw) if d.strip()]
     bad = [d for d in items if not _DOMAIN.match(d)]
     if bad:
         raise InvalidInput(fields={field: f"Not a domain: {', '.join(bad[:3])}."})
-    return sorted(set(items))
+    result = sorted(set(items))
+    if len(",".join(result)) > MAX_DOMAINS_LENGTH:
+        raise InvalidInput(
+            fields={field: f"Too many domains: at most {MAX_DOMAINS_LENGTH} characters in all."}
+        )
+    return result
 
 
-def text(value: object, field: str, *, label: str, max_length: int = 200, required: bool = True) -> str:
-    result = " ".join(str(value or "").split())
+def text(
+    value: object, field: str, *, label: str, max_length: int = 200, required: bool = True
+) -> str:
+    result = " ".join(storable(value, field).split())
     if required and not result:
         raise InvalidInput(fields={field: f"{label} is required."})
     if len(result) > max_length:
@@ -43,13 +69,15 @@ def text(value: object, field: str, *, label: str, max_length: int = 200, requir
 
 
 def long_text(value: object, field: str, *, label: str, max_length: int = 5000) -> str:
-    result = str(value or "").replace("\r\n", "\n").strip()
+    result = storable(value, field).replace("\r\n", "\n").strip()
     if len(result) > max_length:
         raise InvalidInput(fields={field: f"{label} must be at most {max_length} characters."})
     return result
 
 
-def choice(value: object, field: str, *, label: str, options: tuple[str, ...], default: str | None = None) -> str:
+def choice(
+    value: object, field: str, *, label: str, options: tuple[str, ...], default: str | None = None
+) -> str:
     result = str(value or "").strip() or default
     if result not in options:
         raise InvalidInput(fields={field: f"{label} must be one of: {', '.join(options)}."})

@@ -117,7 +117,9 @@ class Browser(TestClient):
         """POST a form the way a browser does: urlencoded, token in the csrf_token field."""
         body = dict(data or {})
         body.setdefault("csrf_token", self.csrf)
-        return self.post(url, data=body, follow_redirects=kwargs.pop("follow_redirects", False), **kwargs)
+        return self.post(
+            url, data=body, follow_redirects=kwargs.pop("follow_redirects", False), **kwargs
+        )
 
     def login(self, email: str, password: str) -> Any:
         response = self.submit("/login", {"email": email, "password": password})

@@ -18,7 +18,13 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         DEALROOM_SECRET_KEY="cli-test-secret-0123456789-abcdefghijklmnop",
     )
     return subprocess.run(
-        [sys.executable, "-m", "dealroom", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "dealroom", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -39,13 +45,42 @@ def test_migrate_seed_create_user_and_token(tmp_path):
     again = run(tmp_path, "seed-demo")
     assert "already exists" in again.stdout and "/i/" in again.stdout
 
-    created = run(tmp_path, "create-user", "--email", "ops@northwind.example", "--password", "a-long-password", "--org", "Northwind Software", "--role", "manager")
+    created = run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "ops@northwind.example",
+        "--password",
+        "a-long-password",
+        "--org",
+        "Northwind Software",
+        "--role",
+        "manager",
+    )
     assert created.returncode == 0, created.stderr
     assert "manager ops@northwind.example" in created.stdout
-    duplicate = run(tmp_path, "create-user", "--email", "ops@northwind.example", "--password", "a-long-password", "--org", "X")
+    duplicate = run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "ops@northwind.example",
+        "--password",
+        "a-long-password",
+        "--org",
+        "X",
+    )
     assert duplicate.returncode == 1
     assert "already exists" in duplicate.stderr
-    weak = run(tmp_path, "create-user", "--email", "weak@northwind.example", "--password", "short", "--org", "X")
+    weak = run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "weak@northwind.example",
+        "--password",
+        "short",
+        "--org",
+        "X",
+    )
     assert weak.returncode == 1 and "10 characters" in weak.stderr
 
     token = run(tmp_path, "create-token", "--email", "ops@northwind.example")
@@ -57,6 +92,14 @@ def test_migrate_seed_create_user_and_token(tmp_path):
 def test_production_refuses_a_placeholder_secret(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALROOM_")}
     env.update(DEALROOM_ENV="production", DEALROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}")
-    result = subprocess.run([sys.executable, "-m", "dealroom", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dealroom", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "Refusing to start in production" in result.stderr

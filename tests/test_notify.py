@@ -7,7 +7,14 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from dealroom.db import Database
-from dealroom.notify import MAX_ATTEMPTS, MailRenderer, OutboxMail, SmtpConfig, deliver_pending, queue_mail
+from dealroom.notify import (
+    MAX_ATTEMPTS,
+    MailRenderer,
+    OutboxMail,
+    SmtpConfig,
+    deliver_pending,
+    queue_mail,
+)
 from dealroom.web.render import make_environment
 
 
@@ -26,7 +33,11 @@ def renderer() -> MailRenderer:
 def _queue(db: Database, renderer: MailRenderer, to: str) -> int:
     with db.session() as session:
         mail = queue_mail(
-            session, renderer=renderer, to=to, template="verify_code", context={"code": "123456", "minutes": 10}
+            session,
+            renderer=renderer,
+            to=to,
+            template="verify_code",
+            context={"code": "123456", "minutes": 10},
         )
         return mail.id
 
@@ -44,7 +55,9 @@ def test_mail_is_delivered_over_smtp_once(engine_db, renderer, smtp):
     smtp.clear()
     mail_id = _queue(db, renderer, "kato@acme.example")
     try:
-        config = SmtpConfig(smtp.host, smtp.port, starttls=False, sender="Dealroom <noreply@dealroom.test>")
+        config = SmtpConfig(
+            smtp.host, smtp.port, starttls=False, sender="Dealroom <noreply@dealroom.test>"
+        )
         assert deliver_pending(db, config) >= 1
         assert deliver_pending(db, config) == 0  # nothing left: never sent twice
         [message] = smtp.wait_for(1)
@@ -96,6 +109,12 @@ def test_development_mode_prints_instead_of_sending(engine_db, renderer, capsys)
 
 
 def test_queued_mail_is_part_of_the_callers_transaction(session, services):
-    queue_mail(session, renderer=services.mail, to="a@acme.example", template="verify_code", context={"code": "1", "minutes": 1})
+    queue_mail(
+        session,
+        renderer=services.mail,
+        to="a@acme.example",
+        template="verify_code",
+        context={"code": "1", "minutes": 1},
+    )
     session.rollback()
     assert session.exec(select(OutboxMail)).all() == []

@@ -44,7 +44,9 @@ def signup(req: Req) -> Response:
         user = accounts.signup(req.session, password=req.field("password"), **values)
     except (InvalidInput, Conflict) as exc:
         errors = exc.fields if isinstance(exc, InvalidInput) else {"email": exc.message}
-        raise Rollback(render(req, "accounts/signup.html", {"values": values, "errors": errors}, status=422)) from None
+        raise Rollback(
+            render(req, "accounts/signup.html", {"values": values, "errors": errors}, status=422)
+        ) from None
     return login(req, redirect(req, "/rooms"), user)
 
 
@@ -66,8 +68,11 @@ def login_page(req: Req) -> Response:
         minutes = max(1, round(exc.retry_after / 60))
         message = f"Too many failed attempts. For your security, wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
         return render(
-            req, "accounts/login.html", {"values": {"email": email}, "error": message, "next": next_url},
-            status=429, headers={"Retry-After": str(exc.retry_after)},
+            req,
+            "accounts/login.html",
+            {"values": {"email": email}, "error": message, "next": next_url},
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     user = accounts.authenticate(req.session, email=email, password=req.field("password"))
     if user is None:
@@ -75,8 +80,13 @@ def login_page(req: Req) -> Response:
         for key in keys:
             ratelimit.hit(req.session, key, window=window)
         return render(
-            req, "accounts/login.html",
-            {"values": {"email": email}, "error": "That email and password do not match an account.", "next": next_url},
+            req,
+            "accounts/login.html",
+            {
+                "values": {"email": email},
+                "error": "That email and password do not match an account.",
+                "next": next_url,
+            },
             status=400,
         )
     ratelimit.reset(req.session, keys[0])
@@ -92,7 +102,9 @@ def logout_page(req: Req) -> Response:
 def outbox(req: Req) -> Response:
     user = require_seller(req)
     mails = notify.outbox(req.session, org_id=user.org_id)
-    return render(req, "accounts/outbox.html", {"mails": mails, "smtp": req.services.smtp is not None})
+    return render(
+        req, "accounts/outbox.html", {"mails": mails, "smtp": req.services.smtp is not None}
+    )
 
 
 @endpoint(form=True)
@@ -101,10 +113,31 @@ def tokens(req: Req) -> Response:
     created = None
     if req.request.method == "POST":
         try:
-            _token, created = accounts.create_api_token(req.session, user=user, name=req.field("name"))
+            _token, created = accounts.create_api_token(
+                req.session, user=user, name=req.field("name")
+            )
         except InvalidInput as exc:
-            raise Rollback(render(req, "accounts/tokens.html", {"tokens": accounts.list_api_tokens(req.session, user=user), "created": None, "errors": exc.fields}, status=422)) from None
-    return render(req, "accounts/tokens.html", {"tokens": accounts.list_api_tokens(req.session, user=user), "created": created, "errors": {}})
+            raise Rollback(
+                render(
+                    req,
+                    "accounts/tokens.html",
+                    {
+                        "tokens": accounts.list_api_tokens(req.session, user=user),
+                        "created": None,
+                        "errors": exc.fields,
+                    },
+                    status=422,
+                )
+            ) from None
+    return render(
+        req,
+        "accounts/tokens.html",
+        {
+            "tokens": accounts.list_api_tokens(req.session, user=user),
+            "created": created,
+            "errors": {},
+        },
+    )
 
 
 @endpoint(form=True)
@@ -121,5 +154,10 @@ routes = [
     Route("/logout", logout_page, methods=["POST"], name="accounts:logout"),
     Route("/outbox", outbox, name="accounts:outbox"),
     Route("/settings/tokens", tokens, methods=["GET", "POST"], name="accounts:tokens"),
-    Route("/settings/tokens/{token_id}/revoke", revoke_token, methods=["POST"], name="accounts:revoke_token"),
+    Route(
+        "/settings/tokens/{token_id}/revoke",
+        revoke_token,
+        methods=["POST"],
+        name="accounts:revoke_token",
+    ),
 ]

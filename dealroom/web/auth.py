@@ -30,7 +30,13 @@ DEVICE_MAX_AGE = 5 * 365 * 86400
 
 def _set_cookie(req: Req, response: Response, name: str, value: str, max_age: int | None) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="lax", secure=req.settings.https, path="/"
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=req.settings.https,
+        path="/",
     )
 
 
@@ -44,7 +50,9 @@ def current_user(req: Req) -> User | None:
     raw = req.request.cookies.get(SESSION_COOKIE)
     if raw:
         try:
-            data = req.services.signer.unsign("seller-session", raw, max_age=req.settings.session_days * 86400)
+            data = req.services.signer.unsign(
+                "seller-session", raw, max_age=req.settings.session_days * 86400
+            )
         except TokenInvalid:
             data = None
         if isinstance(data, dict) and isinstance(data.get("u"), int):
@@ -126,7 +134,13 @@ def device_hash(req: Req) -> str:
 
 def remember_device(req: Req, response: Response) -> Response:
     if req.cache.get("device_new"):
-        _set_cookie(req, response, DEVICE_COOKIE, req.services.signer.sign("device", device_id(req)), DEVICE_MAX_AGE)
+        _set_cookie(
+            req,
+            response,
+            DEVICE_COOKIE,
+            req.services.signer.sign("device", device_id(req)),
+            DEVICE_MAX_AGE,
+        )
     return response
 
 
@@ -148,7 +162,9 @@ def grant_viewer(req: Req, response: Response, room: Room, invite: Invite) -> Re
     grants[room.public_id] = invite.public_id
     # Keep the cookie small: the 20 most recent rooms are plenty for one browser.
     grants = dict(list(grants.items())[-20:])
-    _set_cookie(req, response, VIEWER_COOKIE, req.services.signer.sign("viewer", grants), VIEWER_MAX_AGE)
+    _set_cookie(
+        req, response, VIEWER_COOKIE, req.services.signer.sign("viewer", grants), VIEWER_MAX_AGE
+    )
     return remember_device(req, response)
 
 

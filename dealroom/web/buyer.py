@@ -32,72 +32,117 @@ def _policy(req: Req) -> AccessPolicy:
 def open_link(req: Req) -> Response:
     token = req.param("token")
     try:
-        opening = invites.open_link(req.session, signer=req.services.signer, token=token, device_hash=device_hash(req))
+        opening = invites.open_link(
+            req.session, signer=req.services.signer, token=token, device_hash=device_hash(req)
+        )
     except LinkProblem as exc:
         if exc.kind != "expired":
             raise
         return render(req, "buyer/expired.html", {"token": token, "sent": False}, status=410)
     if opening.state is LinkState.FORWARDED:
         return remember_device(req, redirect(req, f"/i/{token}/verify"))
-    return grant_viewer(req, redirect(req, f"/r/{opening.room.public_id}"), opening.room, opening.invite)
+    return grant_viewer(
+        req, redirect(req, f"/r/{opening.room.public_id}"), opening.room, opening.invite
+    )
 
 
 @endpoint(form=True)
 def renew_link(req: Req) -> Response:
     """An expired link asks for a fresh one, which is mailed to the invitee's own address."""
     token = req.param("token")
-    invite, room = invites.invite_for_token(req.session, signer=req.services.signer, token=token, check_expiry=False)
+    invite, room = invites.invite_for_token(
+        req.session, signer=req.services.signer, token=token, check_expiry=False
+    )
     try:
-        invites.request_fresh_link(req.session, invite=invite, room=room, links=req.services.links, renderer=req.services.mail)
+        invites.request_fresh_link(
+            req.session,
+            invite=invite,
+            room=room,
+            links=req.services.links,
+            renderer=req.services.mail,
+        )
     except RateLimited as exc:
-        return render(req, "buyer/expired.html", {"token": token, "sent": False, "error": exc.message}, status=429)
+        return render(
+            req,
+            "buyer/expired.html",
+            {"token": token, "sent": False, "error": exc.message},
+            status=429,
+        )
     return render(req, "buyer/expired.html", {"token": token, "sent": True})
 
 
 @endpoint(form=True)
 def verify(req: Req) -> Response:
     token = req.param("token")
-    via, room = invites.invite_for_token(req.session, signer=req.services.signer, token=token, check_expiry=True)
+    via, room = invites.invite_for_token(
+        req.session, signer=req.services.signer, token=token, check_expiry=True
+    )
     ctx: dict[str, object] = {"token": token, "values": {}, "errors": {}}
     if req.request.method == "GET":
         return remember_device(req, render(req, "buyer/verify.html", ctx))
     values = req.fields("email", "name", "message")
     try:
         outcome = invites.start_verification(
-            req.session, policy=_policy(req), room=room, via=via, device_hash=device_hash(req),
-            renderer=req.services.mail, **values,
+            req.session,
+            policy=_policy(req),
+            room=room,
+            via=via,
+            device_hash=device_hash(req),
+            renderer=req.services.mail,
+            **values,
         )
     except InvalidInput as exc:
         ctx.update(values=values, errors=exc.fields)
         return render(req, "buyer/verify.html", ctx, status=422)
     except RateLimited as exc:
         ctx.update(values=values, errors={"email": exc.message})
-        return render(req, "buyer/verify.html", ctx, status=429, headers={"Retry-After": str(exc.retry_after)})
+        return render(
+            req, "buyer/verify.html", ctx, status=429, headers={"Retry-After": str(exc.retry_after)}
+        )
     if outcome is VerifyOutcome.REQUESTED:
-        return remember_device(req, render(req, "buyer/requested.html", {"email": values["email"].strip().lower()}))
-    pending = req.services.signer.sign("verify", {"e": values["email"].strip().lower(), "r": room.public_id})
+        return remember_device(
+            req, render(req, "buyer/requested.html", {"email": values["email"].strip().lower()})
+        )
+    pending = req.services.signer.sign(
+        "verify", {"e": values["email"].strip().lower(), "r": room.public_id}
+    )
     return remember_device(req, redirect(req, f"/i/{token}/code?p={pending}"))
 
 
 @endpoint(form=True)
 def code(req: Req) -> Response:
     token = req.param("token")
-    _via, room = invites.invite_for_token(req.session, signer=req.services.signer, token=token, check_expiry=True)
+    _via, room = invites.invite_for_token(
+        req.session, signer=req.services.signer, token=token, check_expiry=True
+    )
     pending = req.request.query_params.get("p", "") or req.field("p")
     try:
-        data = req.services.signer.unsign("verify", pending, max_age=req.settings.code_expiry_minutes * 60 + 60)
+        data = req.services.signer.unsign(
+            "verify", pending, max_age=req.settings.code_expiry_minutes * 60 + 60
+        )
     except Exception:  # noqa: BLE001 - any bad or stale state sends the person back one step
         data = None
     if not isinstance(data, dict) or data.get("r") != room.public_id:
         return redirect(req, f"/i/{token}/verify")
     email = str(data.get("e", ""))
-    ctx: dict[str, object] = {"token": token, "pending": pending, "email": email, "error": "", "locked": False}
+    ctx: dict[str, object] = {
+        "token": token,
+        "pending": pending,
+        "email": email,
+        "error": "",
+        "locked": False,
+    }
     if req.request.method == "GET":
         return render(req, "buyer/code.html", ctx)
     owner = accounts.get_user(req.session, room.owner_id)
     result = invites.confirm_code(
-        req.session, policy=_policy(req), room=room, email=email, code=req.field("code"),
-        device_hash=device_hash(req), inviter=owner,
+        req.session,
+        policy=_policy(req),
+        room=room,
+        email=email,
+        code=req.field("code"),
+        device_hash=device_hash(req),
+        inviter=owner,
     )
     if result.invite is None:
         ctx.update(error=result.error, locked=result.locked)

@@ -29,7 +29,13 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def json_error(status: int, code: str, message: str, fields: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def json_error(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
@@ -50,4 +56,6 @@ def error_response(request: Request, exc: DealroomError, req: Req | None = None)
         return RedirectResponse(target, status_code=303)
     from .render import render_error
 
-    return render_error(request, exc, headers=headers, link_kind=exc.kind if isinstance(exc, LinkProblem) else None)
+    return render_error(
+        request, exc, headers=headers, link_kind=exc.kind if isinstance(exc, LinkProblem) else None
+    )

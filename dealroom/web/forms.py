@@ -10,7 +10,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
 from ..content import Upload
-from ..errors import InvalidInput, TooLarge
+from ..errors import InvalidInput, MalformedRequest, TooLarge
 
 FORM_LIMITS = {"max_files": 0, "max_fields": 200, "max_part_size": 256 * 1024}
 
@@ -25,13 +25,19 @@ async def read_form(request: Request) -> FormData:
 
 
 async def read_json(request: Request) -> Any:
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        raise MalformedRequest("The request was interrupted.") from None
     if not body:
         return {}
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("The request body is not valid JSON.") from None
+    except (
+        ValueError,
+        RecursionError,
+    ):  # UnicodeDecodeError is a ValueError; RecursionError: [[[[…
+        raise MalformedRequest("The request body is not valid JSON.") from None
 
 
 async def receive_upload(request: Request, max_bytes: int) -> FormData:

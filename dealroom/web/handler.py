@@ -77,7 +77,9 @@ class Req:
 Handler = Callable[[Req], Response]
 
 
-def endpoint(fn: Handler | None = None, *, form: bool = False, json: bool = False, upload: bool = False) -> Any:
+def endpoint(
+    fn: Handler | None = None, *, form: bool = False, json: bool = False, upload: bool = False
+) -> Any:
     """Wrap a sync handler as a Starlette endpoint.
 
     form:   parse an urlencoded/multipart body (small forms) before the handler runs.
@@ -104,8 +106,12 @@ def endpoint(fn: Handler | None = None, *, form: bool = False, json: bool = Fals
                     elif upload:
                         from .forms import receive_upload
 
-                        form_data = await receive_upload(request, services.settings.max_upload_bytes)
-                return await run_in_threadpool(_run, handler, request, services, form_data, json_data)
+                        form_data = await receive_upload(
+                            request, services.settings.max_upload_bytes
+                        )
+                return await run_in_threadpool(
+                    _run, handler, request, services, form_data, json_data
+                )
             except DealroomError as exc:
                 return error_response(request, exc)
             finally:
@@ -117,7 +123,9 @@ def endpoint(fn: Handler | None = None, *, form: bool = False, json: bool = Fals
     return decorate(fn) if fn is not None else decorate
 
 
-def _run(handler: Handler, request: Request, services: Services, form: FormData | None, json: Any) -> Response:
+def _run(
+    handler: Handler, request: Request, services: Services, form: FormData | None, json: Any
+) -> Response:
     write = request.method not in SAFE_METHODS
     try:
         with services.db.session(write=write) as session:

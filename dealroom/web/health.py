@@ -36,7 +36,9 @@ async def readyz(request: Request) -> Response:
 
     checks = await run_in_threadpool(_ready, request)
     ok = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 routes = [

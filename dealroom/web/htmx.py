@@ -6,7 +6,10 @@ from starlette.responses import Response
 
 def is_htmx(request: Request) -> bool:
     # History restores want the full page, like a normal navigation.
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def target(request: Request) -> str:

@@ -8,6 +8,7 @@ the `csrf_token` query parameter of multipart uploads (whose bodies we do not bu
 
 from __future__ import annotations
 
+import json
 import secrets
 from http.cookies import SimpleCookie
 from typing import Any
@@ -53,7 +54,16 @@ def _forbidden_page(send: Send, message: str) -> Any:
     ).encode()
 
     async def answer() -> None:
-        await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return answer()
@@ -62,7 +72,9 @@ def _forbidden_page(send: Send, message: str) -> Any:
 class SecurityMiddleware:
     """Security headers, body-size limits and CSRF for one app."""
 
-    def __init__(self, app: ASGIApp, *, signer: Signer, max_upload_bytes: int, https: bool, base_url: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, signer: Signer, max_upload_bytes: int, https: bool, base_url: str
+    ) -> None:
         self.app = app
         self.signer = signer
         self.max_upload_bytes = max_upload_bytes
@@ -77,7 +89,11 @@ class SecurityMiddleware:
         method = scope["method"]
         path: str = scope["path"]
         content_type = _header(scope, b"content-type")
-        limit = self.max_upload_bytes + SMALL_BODY if content_type.startswith("multipart/") else SMALL_BODY
+        limit = (
+            self.max_upload_bytes + SMALL_BODY
+            if content_type.startswith("multipart/")
+            else SMALL_BODY
+        )
         length = _header(scope, b"content-length")
         if length.isdigit() and int(length) > limit:
             await self._too_large(scope, send, limit)
@@ -133,7 +149,9 @@ class SecurityMiddleware:
             return None
         return "Requests from another site are not accepted."
 
-    async def _supplied_token(self, scope: Scope, receive: Receive, content_type: str) -> tuple[str, Receive]:
+    async def _supplied_token(
+        self, scope: Scope, receive: Receive, content_type: str
+    ) -> tuple[str, Receive]:
         header = _header(scope, CSRF_HEADER.encode())
         if header:
             return header, receive
@@ -171,7 +189,9 @@ class SecurityMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise TooLarge(f"The request is larger than the {limit // (1024 * 1024)} MB limit.")
+                    raise TooLarge(
+                        f"The request is larger than the {limit // (1024 * 1024)} MB limit."
+                    )
             return message
 
         return limited
@@ -179,14 +199,23 @@ class SecurityMiddleware:
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         mb = limit // (1024 * 1024)
         if scope["path"].startswith("/api/"):
-            body = (
-                '{"error":{"code":"too_large","message":"The request is larger than the %d MB limit."}}' % mb
-            ).encode()
+            message = f"The request is larger than the {mb} MB limit."
+            body = json.dumps({"error": {"code": "too_large", "message": message}}).encode()
             kind = b"application/json"
         else:
             body = f"<!doctype html><title>Too large</title><h1>Too large</h1><p>The upload is larger than the {mb} MB limit.</p>".encode()
             kind = b"text/html; charset=utf-8"
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", kind),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     def _security_headers(self, headers: MutableHeaders, path: str) -> None:

@@ -196,7 +196,7 @@ SCHEMAS: dict[str, Any] = {
 
 
 def spec(base_url: str) -> dict[str, Any]:
-    secured = [{"bearer": []}]
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {

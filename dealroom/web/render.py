@@ -31,6 +31,7 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     # Catalogs come with the language work; until then every string passes through unchanged.
+    # The i18n extension adds this method at runtime; jinja2's types cannot declare it.
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters["datetime"] = format_datetime
     env.filters["date"] = format_date
@@ -92,10 +93,18 @@ def render(
         ctx["user"] = current_user(req)
     ctx.update(context or {})
     name = fragment if fragment and htmx.is_htmx(req.request) else page
-    return req.services.templates.TemplateResponse(req.request, name, ctx, status_code=status, headers=headers)
+    return req.services.templates.TemplateResponse(
+        req.request, name, ctx, status_code=status, headers=headers
+    )
 
 
-def render_error(request: Request, exc: DealroomError, *, headers: Mapping[str, str] | None = None, link_kind: str | None = None) -> Response:
+def render_error(
+    request: Request,
+    exc: DealroomError,
+    *,
+    headers: Mapping[str, str] | None = None,
+    link_kind: str | None = None,
+) -> Response:
     templates: Jinja2Templates = request.app.state.services.templates
     ctx = _base_context(request, None)
     ctx.update({"error": exc, "status": exc.status, "link_kind": link_kind})

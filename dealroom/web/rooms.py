@@ -9,11 +9,18 @@ from .. import content, invites, rooms
 from ..errors import Conflict, InvalidInput
 from ..rooms import STAGES
 from .auth import require_room, require_seller
-from .htmx import is_htmx
 from .handler import Req, Rollback, endpoint
+from .htmx import is_htmx
 from .render import redirect, render
 
-ROOM_FIELDS = ("name", "buyer_company", "stage", "welcome_message", "allowed_domains", "invite_expiry_days")
+ROOM_FIELDS = (
+    "name",
+    "buyer_company",
+    "stage",
+    "welcome_message",
+    "allowed_domains",
+    "invite_expiry_days",
+)
 
 
 @endpoint
@@ -24,7 +31,13 @@ def room_list(req: Req) -> Response:
     archived = query.get("archived") == "1"
     found = rooms.list_rooms(req.session, org_id=user.org_id, search=search, archived=archived)
     counts = invites.count_invites(req.session, room_ids=[r.id for r in found if r.id is not None])
-    ctx = {"rooms": found, "counts": counts, "q": search, "archived": archived, "total": rooms.count_rooms(req.session, org_id=user.org_id)}
+    ctx = {
+        "rooms": found,
+        "counts": counts,
+        "q": search,
+        "archived": archived,
+        "total": rooms.count_rooms(req.session, org_id=user.org_id),
+    }
     return render(req, "rooms/list.html", ctx, fragment="rooms/_table.html")
 
 
@@ -32,12 +45,28 @@ def room_list(req: Req) -> Response:
 def room_new(req: Req) -> Response:
     user = require_seller(req)
     if req.request.method == "GET":
-        return render(req, "rooms/new.html", {"values": {"stage": "discovery"}, "errors": {}, "stages": STAGES})
+        return render(
+            req,
+            "rooms/new.html",
+            {"values": {"stage": "discovery"}, "errors": {}, "stages": STAGES},
+        )
     values = req.fields(*ROOM_FIELDS)
     try:
-        room = rooms.create_room(req.session, user=user, data=dict(values), default_expiry_days=req.settings.invite_expiry_days)
+        room = rooms.create_room(
+            req.session,
+            user=user,
+            data=dict(values),
+            default_expiry_days=req.settings.invite_expiry_days,
+        )
     except InvalidInput as exc:
-        raise Rollback(render(req, "rooms/new.html", {"values": values, "errors": exc.fields, "stages": STAGES}, status=422)) from None
+        raise Rollback(
+            render(
+                req,
+                "rooms/new.html",
+                {"values": values, "errors": exc.fields, "stages": STAGES},
+                status=422,
+            )
+        ) from None
     return redirect(req, f"/rooms/{room.public_id}")
 
 
@@ -74,7 +103,9 @@ def room_edit(req: Req) -> Response:
     except InvalidInput as exc:
         ctx = _detail_context(req, room)
         ctx.update(values=values, errors=exc.fields)
-        raise Rollback(render(req, "rooms/detail.html", ctx, fragment="rooms/_settings.html", status=422)) from None
+        raise Rollback(
+            render(req, "rooms/detail.html", ctx, fragment="rooms/_settings.html", status=422)
+        ) from None
     return redirect(req, f"/rooms/{room.public_id}")
 
 
@@ -98,18 +129,32 @@ def invite_create(req: Req) -> Response:
     values = req.fields("email", "name", "role")
     try:
         invites.create_invite(
-            req.session, room=room, seller=user, links=req.services.links, renderer=req.services.mail, **values
+            req.session,
+            room=room,
+            seller=user,
+            links=req.services.links,
+            renderer=req.services.mail,
+            email=values["email"],
+            name=values["name"],
+            role=values["role"],
         )
     except (InvalidInput, Conflict) as exc:
         ctx = _detail_context(req, room)
-        ctx.update(invite_values=values, invite_errors=exc.fields if isinstance(exc, InvalidInput) else {"email": exc.message})
-        raise Rollback(render(req, "rooms/detail.html", ctx, fragment="rooms/_people.html", status=422)) from None
+        ctx.update(
+            invite_values=values,
+            invite_errors=exc.fields if isinstance(exc, InvalidInput) else {"email": exc.message},
+        )
+        raise Rollback(
+            render(req, "rooms/detail.html", ctx, fragment="rooms/_people.html", status=422)
+        ) from None
     return _people_answer(req, room)
 
 
 def _people_answer(req: Req, room: rooms.Room) -> Response:
     if is_htmx(req.request):
-        return render(req, "rooms/detail.html", _detail_context(req, room), fragment="rooms/_people.html")
+        return render(
+            req, "rooms/detail.html", _detail_context(req, room), fragment="rooms/_people.html"
+        )
     return redirect(req, f"/rooms/{room.public_id}#people")
 
 
@@ -117,7 +162,14 @@ def _people_answer(req: Req, room: rooms.Room) -> Response:
 def invite_resend(req: Req) -> Response:
     user, room = require_room(req)
     invite = invites.get_invite(req.session, room=room, invite_id=req.param("invite_id"))
-    invites.resend_invite(req.session, room=room, seller=user, invite=invite, links=req.services.links, renderer=req.services.mail)
+    invites.resend_invite(
+        req.session,
+        room=room,
+        seller=user,
+        invite=invite,
+        links=req.services.links,
+        renderer=req.services.mail,
+    )
     return _people_answer(req, room)
 
 
@@ -133,8 +185,13 @@ def _decide(req: Req, approve: bool) -> Response:
     user, room = require_room(req)
     access_request = invites.get_request(req.session, room=room, request_id=req.param("request_id"))
     invites.decide_request(
-        req.session, room=room, seller=user, request=access_request, approve=approve,
-        links=req.services.links, renderer=req.services.mail,
+        req.session,
+        room=room,
+        seller=user,
+        request=access_request,
+        approve=approve,
+        links=req.services.links,
+        renderer=req.services.mail,
     )
     return _people_answer(req, room)
 
@@ -157,8 +214,28 @@ routes = [
     Route("/rooms/{room_id}/archive", room_archive, methods=["POST"], name="rooms:archive"),
     Route("/rooms/{room_id}/restore", room_restore, methods=["POST"], name="rooms:restore"),
     Route("/rooms/{room_id}/invites", invite_create, methods=["POST"], name="rooms:invite"),
-    Route("/rooms/{room_id}/invites/{invite_id}/resend", invite_resend, methods=["POST"], name="rooms:invite_resend"),
-    Route("/rooms/{room_id}/invites/{invite_id}/revoke", invite_revoke, methods=["POST"], name="rooms:invite_revoke"),
-    Route("/rooms/{room_id}/requests/{request_id}/approve", request_approve, methods=["POST"], name="rooms:request_approve"),
-    Route("/rooms/{room_id}/requests/{request_id}/deny", request_deny, methods=["POST"], name="rooms:request_deny"),
+    Route(
+        "/rooms/{room_id}/invites/{invite_id}/resend",
+        invite_resend,
+        methods=["POST"],
+        name="rooms:invite_resend",
+    ),
+    Route(
+        "/rooms/{room_id}/invites/{invite_id}/revoke",
+        invite_revoke,
+        methods=["POST"],
+        name="rooms:invite_revoke",
+    ),
+    Route(
+        "/rooms/{room_id}/requests/{request_id}/approve",
+        request_approve,
+        methods=["POST"],
+        name="rooms:request_approve",
+    ),
+    Route(
+        "/rooms/{room_id}/requests/{request_id}/deny",
+        request_deny,
+        methods=["POST"],
+        name="rooms:request_deny",
+    ),
 ]

@@ -41,11 +41,16 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
-    response = error_response(request, _MethodNotAllowed("This address does not accept that method."))
+    response = error_response(
+        request, _MethodNotAllowed("This address does not accept that method.")
+    )
     if headers:
         response.headers.update(headers)
     return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    return error_response(request, _ServerError("Something went wrong on our side. It has been logged; please try again."))
+    return error_response(
+        request,
+        _ServerError("Something went wrong on our side. It has been logged; please try again."),
+    )

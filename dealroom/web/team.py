@@ -41,29 +41,64 @@ def invite(req: Req) -> Response:
         team_invite = accounts.invite_teammate(req.session, admin=admin, **values)
     except (InvalidInput, Conflict) as exc:
         ctx = _team_context(req, admin)
-        ctx.update(values=values, errors=exc.fields if isinstance(exc, InvalidInput) else {"email": exc.message})
-        raise Rollback(render(req, "team/page.html", ctx, fragment="team/_invite_form.html", status=422)) from None
+        ctx.update(
+            values=values,
+            errors=exc.fields if isinstance(exc, InvalidInput) else {"email": exc.message},
+        )
+        raise Rollback(
+            render(req, "team/page.html", ctx, fragment="team/_invite_form.html", status=422)
+        ) from None
     queue_mail(
-        req.session, renderer=req.services.mail, to=team_invite.email, template="team_invite", org_id=admin.org_id,
-        context={"inviter": admin, "org": accounts.get_org(req.session, admin.org_id), "link": req.services.links.team_invite(team_invite), "days": TEAM_INVITE_DAYS},
+        req.session,
+        renderer=req.services.mail,
+        to=team_invite.email,
+        template="team_invite",
+        org_id=admin.org_id,
+        context={
+            "inviter": admin,
+            "org": accounts.get_org(req.session, admin.org_id),
+            "link": req.services.links.team_invite(team_invite),
+            "days": TEAM_INVITE_DAYS,
+        },
     )
-    audit.record(req.session, org_id=admin.org_id, actor=admin.public_id, action="team.invited", target=team_invite.public_id, email=team_invite.email, role=team_invite.role)
+    audit.record(
+        req.session,
+        org_id=admin.org_id,
+        actor=admin.public_id,
+        action="team.invited",
+        target=team_invite.public_id,
+        email=team_invite.email,
+        role=team_invite.role,
+    )
     return redirect(req, "/team")
 
 
 @endpoint(form=True)
 def change_role(req: Req) -> Response:
     admin = require_admin(req)
-    member = accounts.change_role(req.session, admin=admin, user_public_id=req.param("user_id"), role=req.field("role"))
-    audit.record(req.session, org_id=admin.org_id, actor=admin.public_id, action="team.role_changed", target=member.public_id, role=member.role)
+    member = accounts.change_role(
+        req.session, admin=admin, user_public_id=req.param("user_id"), role=req.field("role")
+    )
+    audit.record(
+        req.session,
+        org_id=admin.org_id,
+        actor=admin.public_id,
+        action="team.role_changed",
+        target=member.public_id,
+        role=member.role,
+    )
     return redirect(req, "/team")
 
 
 def _team_invite(req: Req) -> accounts.TeamInvite:
     try:
-        data = req.services.signer.unsign("team-invite", req.param("token"), max_age=TEAM_INVITE_DAYS * 86400)
+        data = req.services.signer.unsign(
+            "team-invite", req.param("token"), max_age=TEAM_INVITE_DAYS * 86400
+        )
     except TokenExpired:
-        raise LinkProblem("expired", "This invitation has expired. Ask your admin to invite you again.") from None
+        raise LinkProblem(
+            "expired", "This invitation has expired. Ask your admin to invite you again."
+        ) from None
     except TokenInvalid:
         raise LinkProblem("tampered", "This invitation link is not valid.") from None
     public_id = data.get("t") if isinstance(data, dict) else None
@@ -79,11 +114,22 @@ def join(req: Req) -> Response:
         return render(req, "team/join.html", ctx)
     values = req.fields("name")
     try:
-        user = accounts.accept_team_invite(req.session, invite=team_invite, name=values["name"], password=req.field("password"))
+        user = accounts.accept_team_invite(
+            req.session, invite=team_invite, name=values["name"], password=req.field("password")
+        )
     except (InvalidInput, Conflict) as exc:
-        ctx.update(values=values, errors=exc.fields if isinstance(exc, InvalidInput) else {"name": exc.message})
+        ctx.update(
+            values=values,
+            errors=exc.fields if isinstance(exc, InvalidInput) else {"name": exc.message},
+        )
         raise Rollback(render(req, "team/join.html", ctx, status=422)) from None
-    audit.record(req.session, org_id=user.org_id, actor=user.public_id, action="team.joined", target=team_invite.public_id)
+    audit.record(
+        req.session,
+        org_id=user.org_id,
+        actor=user.public_id,
+        action="team.joined",
+        target=team_invite.public_id,
+    )
     response = redirect(req, "/rooms")
     logout(req, response)
     return login(req, response, user)
@@ -92,7 +138,9 @@ def join(req: Req) -> Response:
 @endpoint
 def audit_log(req: Req) -> Response:
     admin = require_admin(req)
-    return render(req, "team/audit.html", {"events": audit.recent(req.session, org_id=admin.org_id)})
+    return render(
+        req, "team/audit.html", {"events": audit.recent(req.session, org_id=admin.org_id)}
+    )
 
 
 routes = [

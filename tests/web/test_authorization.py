@@ -91,12 +91,27 @@ def world(session, services):
     org_a = accounts.get_org(session, seller_a.org_id)
     pdf = simple_pdf([[SECRET]])
     item = content.add_file(
-        session, storage=services.storage, room=room, user=seller_a, org_public_id=org_a.public_id,
-        upload=Upload(filename="secret.pdf", file=io.BytesIO(pdf), size=len(pdf)), title=SECRET,
+        session,
+        storage=services.storage,
+        room=room,
+        user=seller_a,
+        org_public_id=org_a.public_id,
+        upload=Upload(filename="secret.pdf", file=io.BytesIO(pdf), size=len(pdf)),
+        title=SECRET,
     )
-    revoked = factories.invite(session, services, room, seller_a, email="gone@acme.example", name=SECRET)
-    active = factories.invite(session, services, room, seller_a, email="kato@acme.example", name=SECRET)
-    request_row = invites.AccessRequest(org_id=room.org_id, room_id=room.id, email="x@else.example", name=SECRET, via_invite_id=active.id)
+    revoked = factories.invite(
+        session, services, room, seller_a, email="gone@acme.example", name=SECRET
+    )
+    active = factories.invite(
+        session, services, room, seller_a, email="kato@acme.example", name=SECRET
+    )
+    request_row = invites.AccessRequest(
+        org_id=room.org_id,
+        room_id=room.id,
+        email="x@else.example",
+        name=SECRET,
+        via_invite_id=active.id,
+    )
     session.add(request_row)
     token_row, _plain = accounts.create_api_token(session, user=seller_a, name=SECRET)
 
@@ -106,9 +121,18 @@ def world(session, services):
     _token_b, plain_b = accounts.create_api_token(session, user=seller_b)
     session.flush()
     return {
-        "room": room, "item": item, "revoked": revoked, "active": active, "request": request_row,
-        "token_row": token_row, "member": member_a, "seller_a": seller_a,
-        "seller_b": seller_b, "buyer_b": buyer_b, "room_b": room_b, "api_b": plain_b,
+        "room": room,
+        "item": item,
+        "revoked": revoked,
+        "active": active,
+        "request": request_row,
+        "token_row": token_row,
+        "member": member_a,
+        "seller_a": seller_a,
+        "seller_b": seller_b,
+        "buyer_b": buyer_b,
+        "room_b": room_b,
+        "api_b": plain_b,
     }
 
 
@@ -123,7 +147,9 @@ def _path(route, world, services):
         # Link routes get a link to *another* room: holding one link proves nothing about this room.
         "token": services.links.invite(world["buyer_b"]).rsplit("/", 1)[-1],
     }
-    return route.path_format.format(**{k: v for k, v in params.items() if "{" + k + "}" in route.path_format})
+    return route.path_format.format(
+        **{k: v for k, v in params.items() if "{" + k + "}" in route.path_format}
+    )
 
 
 def _personas(world, services, new_browser, session):
@@ -134,13 +160,20 @@ def _personas(world, services, new_browser, session):
 
     revoked_buyer = new_browser()
     revoked_buyer.get(services.links.invite(world["revoked"]).removeprefix("http://testserver"))
-    invites.revoke_invite(session, room=world["room"], seller=world["seller_a"], invite=world["revoked"])
+    invites.revoke_invite(
+        session, room=world["room"], seller=world["seller_a"], invite=world["revoked"]
+    )
     session.flush()
 
     other_seller = new_browser()
     other_seller.login(world["seller_b"].email, factories.PASSWORD)
     other_seller.headers["Authorization"] = f"Bearer {world['api_b']}"
-    return {"anonymous": anonymous, "buyer of another room": other_buyer, "revoked buyer": revoked_buyer, "seller of another org": other_seller}
+    return {
+        "anonymous": anonymous,
+        "buyer of another room": other_buyer,
+        "revoked buyer": revoked_buyer,
+        "seller of another org": other_seller,
+    }
 
 
 ALLOWED = {
@@ -169,17 +202,43 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
                 if method == "GET":
                     response = browser.get(path, follow_redirects=False)
                 elif route.name.startswith("api:"):
-                    response = browser.request(method, path, json={"name": "hijack", "email": "h@x.example"}, headers={"X-CSRF-Token": browser.csrf})
+                    response = browser.request(
+                        method,
+                        path,
+                        json={"name": "hijack", "email": "h@x.example"},
+                        headers={"X-CSRF-Token": browser.csrf},
+                    )
                 else:
-                    response = browser.request(method, path, data={"csrf_token": browser.csrf, "name": "hijack", "stage": "closed-lost", "role": "admin", "approve": "1"}, follow_redirects=False)
+                    response = browser.request(
+                        method,
+                        path,
+                        data={
+                            "csrf_token": browser.csrf,
+                            "name": "hijack",
+                            "stage": "closed-lost",
+                            "role": "admin",
+                            "approve": "1",
+                        },
+                        follow_redirects=False,
+                    )
                 if SECRET in response.text:
-                    failures.append(f"{who} saw the room's data at {method} {path} ({response.status_code})")
+                    failures.append(
+                        f"{who} saw the room's data at {method} {path} ({response.status_code})"
+                    )
                 own_collection = who == "seller of another org" and not targets_room_a
-                if rule in ALLOWED and not own_collection and response.status_code not in ALLOWED[rule]:
-                    failures.append(f"{who} got {response.status_code} at {method} {path} (rule {rule})")
+                if (
+                    rule in ALLOWED
+                    and not own_collection
+                    and response.status_code not in ALLOWED[rule]
+                ):
+                    failures.append(
+                        f"{who} got {response.status_code} at {method} {path} (rule {rule})"
+                    )
                 if response.status_code == 303 and rule in ("seller", "admin"):
                     if not response.headers["location"].startswith("/login"):
-                        failures.append(f"{who} was redirected to {response.headers['location']} at {method} {path}")
+                        failures.append(
+                            f"{who} was redirected to {response.headers['location']} at {method} {path}"
+                        )
     assert not failures, "\n".join(failures)
 
     # And nothing changed.
@@ -188,7 +247,9 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     session.refresh(room)
     assert room.name == SECRET and room.stage == "discovery" and room.archived_at is None
     assert session.get(content.ContentItem, world["item"].id) is not None
-    active = session.exec(select(invites.Invite).where(invites.Invite.id == world["active"].id)).one()
+    active = session.exec(
+        select(invites.Invite).where(invites.Invite.id == world["active"].id)
+    ).one()
     assert active.revoked_at is None
     assert session.get(invites.AccessRequest, world["request"].id).status == "pending"
     member = session.get(accounts.User, world["member"].id)
@@ -199,8 +260,13 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
 def test_a_rep_cannot_use_admin_routes(world, new_browser, session):
     rep = new_browser()
     rep.login(world["member"].email, factories.PASSWORD)
-    assert rep.submit("/team/invite", {"email": "new@northwind.example", "role": "admin"}).status_code == 403
-    assert rep.submit(f"/team/{world['seller_a'].public_id}/role", {"role": "rep"}).status_code == 403
+    assert (
+        rep.submit("/team/invite", {"email": "new@northwind.example", "role": "admin"}).status_code
+        == 403
+    )
+    assert (
+        rep.submit(f"/team/{world['seller_a'].public_id}/role", {"role": "rep"}).status_code == 403
+    )
     assert rep.get("/team/audit").status_code == 403
     # ... but may work on the organisation's rooms.
     assert rep.get(f"/rooms/{world['room'].public_id}").status_code == 200

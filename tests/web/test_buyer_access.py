@@ -21,14 +21,20 @@ from tests import factories
 def deal(session, services):
     seller = factories.seller(session)
     room = factories.room(session, seller, name="Acme rollout")
-    invite = factories.invite(session, services, room, seller, email="kato@acme.example", name="Kato")
+    invite = factories.invite(
+        session, services, room, seller, email="kato@acme.example", name="Kato"
+    )
     session.flush()
     return seller, room, invite
 
 
 def mails_to(session, address):
     session.expire_all()
-    return list(session.exec(select(OutboxMail).where(OutboxMail.to_addr == address).order_by(OutboxMail.id)))
+    return list(
+        session.exec(
+            select(OutboxMail).where(OutboxMail.to_addr == address).order_by(OutboxMail.id)
+        )
+    )
 
 
 def link_from_mail(session, address):
@@ -53,7 +59,10 @@ def test_invite_mail_carries_a_personal_link_that_opens_the_room(deal, session, 
     assert page.context["viewer"].email == "kato@acme.example"
     assert "Acme rollout" in page.text
     cookie_flags = response.headers.get_list("set-cookie")
-    assert any(c.startswith("dr_viewer=") and "HttpOnly" in c and "SameSite=lax" in c.replace("Lax", "lax") for c in cookie_flags)
+    assert any(
+        c.startswith("dr_viewer=") and "HttpOnly" in c and "SameSite=lax" in c.replace("Lax", "lax")
+        for c in cookie_flags
+    )
 
 
 def test_room_page_without_invite_is_not_found(deal, new_browser):
@@ -112,7 +121,9 @@ def test_colleague_on_allowed_domain_gets_a_code_and_their_own_invite(deal, sess
 
 def test_wrong_codes_count_down_and_lock_after_five(deal, session, new_browser):
     path, colleague = _forward(session, new_browser)
-    code_page = colleague.submit(f"{path}/verify", {"email": "sato@acme.example"}).headers["location"]
+    code_page = colleague.submit(f"{path}/verify", {"email": "sato@acme.example"}).headers[
+        "location"
+    ]
     real = code_from_mail(session, "sato@acme.example")
     wrong = "000000" if real != "000000" else "111111"
     first = colleague.submit(code_page, {"code": wrong})
@@ -129,7 +140,9 @@ def test_wrong_codes_count_down_and_lock_after_five(deal, session, new_browser):
 
 def test_expired_code_is_refused(deal, session, new_browser):
     path, colleague = _forward(session, new_browser)
-    code_page = colleague.submit(f"{path}/verify", {"email": "sato@acme.example"}).headers["location"]
+    code_page = colleague.submit(f"{path}/verify", {"email": "sato@acme.example"}).headers[
+        "location"
+    ]
     code = code_from_mail(session, "sato@acme.example")
     row = session.exec(select(EmailCode).where(EmailCode.email == "sato@acme.example")).one()
     row.expires_at = utcnow() - timedelta(seconds=1)
@@ -141,7 +154,9 @@ def test_expired_code_is_refused(deal, session, new_browser):
 
 def test_code_only_works_in_the_browser_that_asked_for_it(deal, session, new_browser):
     path, colleague = _forward(session, new_browser)
-    code_page = colleague.submit(f"{path}/verify", {"email": "sato@acme.example"}).headers["location"]
+    code_page = colleague.submit(f"{path}/verify", {"email": "sato@acme.example"}).headers[
+        "location"
+    ]
     code = code_from_mail(session, "sato@acme.example")
     thief = new_browser()
     thief.get(path)
@@ -157,10 +172,15 @@ def test_the_invitee_on_a_second_device_verifies_into_their_own_invite(deal, ses
     assert len(session.exec(select(Invite).where(Invite.room_id == room.id)).all()) == 1
 
 
-def test_outsider_creates_an_access_request_that_the_seller_approves(deal, session, new_browser, client):
+def test_outsider_creates_an_access_request_that_the_seller_approves(
+    deal, session, new_browser, client
+):
     seller, room, _invite = deal
     path, outsider = _forward(session, new_browser)
-    response = outsider.submit(f"{path}/verify", {"email": "lee@partner.example", "name": "Lee", "message": "I run procurement"})
+    response = outsider.submit(
+        f"{path}/verify",
+        {"email": "lee@partner.example", "name": "Lee", "message": "I run procurement"},
+    )
     assert response.status_code == 200
     assert response.template.name == "buyer/requested.html"
     assert mails_to(session, "lee@partner.example") == []
@@ -172,7 +192,9 @@ def test_outsider_creates_an_access_request_that_the_seller_approves(deal, sessi
     detail = client.get(f"/rooms/{room.public_id}")
     assert [r.email for r in detail.context["requests"]] == ["lee@partner.example"]
     request_id = detail.context["requests"][0].public_id
-    assert client.submit(f"/rooms/{room.public_id}/requests/{request_id}/approve").status_code == 303
+    assert (
+        client.submit(f"/rooms/{room.public_id}/requests/{request_id}/approve").status_code == 303
+    )
     lee_path = link_from_mail(session, "lee@partner.example")
     lee = new_browser()
     lee.get(lee_path)
@@ -189,7 +211,12 @@ def test_denied_request_is_told_politely_and_gets_no_access(deal, session, new_b
     assert "did not approve" in mails_to(session, "lee@partner.example")[-1].text_body
     session.refresh(request_row)
     assert request_row.status == "denied"
-    assert client.submit(f"/rooms/{room.public_id}/requests/{request_row.public_id}/approve").status_code == 409
+    assert (
+        client.submit(
+            f"/rooms/{room.public_id}/requests/{request_row.public_id}/approve"
+        ).status_code
+        == 409
+    )
 
 
 def test_revoked_buyer_is_refused_on_the_next_request(deal, session, new_browser, client):
@@ -198,7 +225,10 @@ def test_revoked_buyer_is_refused_on_the_next_request(deal, session, new_browser
     buyer.get(link_from_mail(session, "kato@acme.example"))
     assert buyer.get(f"/r/{room.public_id}").status_code == 200
     client.login(seller.email, factories.PASSWORD)
-    assert client.submit(f"/rooms/{room.public_id}/invites/{invite.public_id}/revoke").status_code == 303
+    assert (
+        client.submit(f"/rooms/{room.public_id}/invites/{invite.public_id}/revoke").status_code
+        == 303
+    )
     response = buyer.get(f"/r/{room.public_id}")
     assert response.status_code == 403
     assert "Your access was revoked" in response.text
@@ -207,7 +237,9 @@ def test_revoked_buyer_is_refused_on_the_next_request(deal, session, new_browser
     assert buyer.get(link_from_mail(session, "kato@acme.example")).status_code == 403
 
 
-def test_archived_room_refuses_buyers_and_restoring_lets_them_back(deal, session, new_browser, client):
+def test_archived_room_refuses_buyers_and_restoring_lets_them_back(
+    deal, session, new_browser, client
+):
     seller, room, _invite = deal
     buyer = new_browser()
     buyer.get(link_from_mail(session, "kato@acme.example"))
@@ -220,7 +252,9 @@ def test_archived_room_refuses_buyers_and_restoring_lets_them_back(deal, session
     assert buyer.get(f"/r/{room.public_id}").status_code == 200
 
 
-def test_expired_link_gets_410_and_can_mail_a_fresh_one_to_the_invitee(deal, session, new_browser, services):
+def test_expired_link_gets_410_and_can_mail_a_fresh_one_to_the_invitee(
+    deal, session, new_browser, services
+):
     _seller, room, invite = deal
     rooms.update_room(session, room=room, data={"invite_expiry_days": "1"})
     session.flush()
@@ -272,7 +306,10 @@ def test_buyer_cookie_for_one_room_does_not_open_another(deal, session, services
 
 def test_verification_is_rate_limited_per_browser(deal, session, new_browser):
     path, colleague = _forward(session, new_browser)
-    statuses = [colleague.submit(f"{path}/verify", {"email": f"p{i}@partner.example"}).status_code for i in range(11)]
+    statuses = [
+        colleague.submit(f"{path}/verify", {"email": f"p{i}@partner.example"}).status_code
+        for i in range(11)
+    ]
     assert statuses[:10] == [200] * 10
     assert statuses[10] == 429
 
@@ -283,6 +320,13 @@ def test_invites_domain_api_rejects_revoked_person_verifying_again(deal, session
     policy = invites.AccessPolicy(secret_key="k" * 40)
     with pytest.raises(invites.AccessRevoked):
         invites.start_verification(
-            session, policy=policy, room=room, via=invite, email="kato@acme.example", name="", message="",
-            device_hash="d", renderer=services.mail,
+            session,
+            policy=policy,
+            room=room,
+            via=invite,
+            email="kato@acme.example",
+            name="",
+            message="",
+            device_hash="d",
+            renderer=services.mail,
         )

@@ -34,7 +34,11 @@ def test_seller_uploads_a_pdf_and_a_buyer_reads_it(client, session, services, ne
     item = session.exec(select(ContentItem).where(ContentItem.room_id == room.id)).one()
     stored = session.get(StoredFile, item.file_id)
     assert (item.title, item.file_kind, item.pages) == ("Proposal", "pdf", 3)
-    assert (stored.backend, stored.content_type, stored.size) == ("local", "application/pdf", len(PDF))
+    assert (stored.backend, stored.content_type, stored.size) == (
+        "local",
+        "application/pdf",
+        len(PDF),
+    )
 
     buyer = new_browser()
     buyer.get(services.links.invite(invite).removeprefix("http://testserver"))
@@ -48,7 +52,9 @@ def test_seller_uploads_a_pdf_and_a_buyer_reads_it(client, session, services, ne
     download = buyer.get(f"/r/{room.public_id}/content/{item.public_id}/file?download=1")
     assert download.headers["content-disposition"].startswith("attachment")
 
-    client.submit(f"/rooms/{room.public_id}/content/{item.public_id}/download", {"allow_download": "0"})
+    client.submit(
+        f"/rooms/{room.public_id}/content/{item.public_id}/download", {"allow_download": "0"}
+    )
     refused = buyer.get(f"/r/{room.public_id}/content/{item.public_id}/file?download=1")
     assert refused.status_code == 403
     assert buyer.get(f"/r/{room.public_id}/content/{item.public_id}/file").status_code == 200
@@ -73,7 +79,11 @@ def test_empty_and_missing_files_are_refused(client, session):
     session.flush()
     client.login(seller.email, factories.PASSWORD)
     assert "empty" in upload(client, room, "x.pdf", b"").text
-    missing = client.post(f"/rooms/{room.public_id}/content?csrf_token={client.csrf}", data={"title": "x"}, files={"other": ("a", b"a")})
+    missing = client.post(
+        f"/rooms/{room.public_id}/content?csrf_token={client.csrf}",
+        data={"title": "x"},
+        files={"other": ("a", b"a")},
+    )
     assert missing.status_code == 422
 
 
@@ -95,7 +105,9 @@ def test_files_in_s3_are_served_through_short_lived_presigned_urls(services, ses
     with moto_server() as endpoint:
         client = s3_client(endpoint)
         client.create_bucket(Bucket="dealroom-web-test")
-        s3_services = build_services(services.settings, db=services.db, storage=S3Storage(client, "dealroom-web-test"))
+        s3_services = build_services(
+            services.settings, db=services.db, storage=S3Storage(client, "dealroom-web-test")
+        )
         seller = factories.seller(session)
         room = factories.room(session, seller)
         session.flush()
@@ -104,7 +116,9 @@ def test_files_in_s3_are_served_through_short_lived_presigned_urls(services, ses
             assert upload(browser, room, "proposal.pdf", PDF).status_code == 303
             item = session.exec(select(ContentItem)).one()
             assert session.get(StoredFile, item.file_id).backend == "s3"
-            redirect = browser.get(f"/rooms/{room.public_id}/content/{item.public_id}/file", follow_redirects=False)
+            redirect = browser.get(
+                f"/rooms/{room.public_id}/content/{item.public_id}/file", follow_redirects=False
+            )
             assert redirect.status_code == 303
             url = redirect.headers["location"]
             assert url.startswith(endpoint) and "X-Amz-Expires=300" in url

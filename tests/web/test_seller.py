@@ -15,7 +15,13 @@ from tests import factories
 
 def test_signup_creates_an_org_and_its_admin_and_logs_in(client, session):
     response = client.submit(
-        "/signup", {"org_name": "Northwind", "name": "Dana", "email": "Dana@Northwind.example", "password": "long-enough-pw"}
+        "/signup",
+        {
+            "org_name": "Northwind",
+            "name": "Dana",
+            "email": "Dana@Northwind.example",
+            "password": "long-enough-pw",
+        },
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/rooms"
@@ -31,7 +37,9 @@ def test_signup_creates_an_org_and_its_admin_and_logs_in(client, session):
 
 
 def test_signup_errors_are_shown_per_field_and_nothing_is_saved(client, session):
-    response = client.submit("/signup", {"org_name": "", "name": "Dana", "email": "not-an-email", "password": "short"})
+    response = client.submit(
+        "/signup", {"org_name": "", "name": "Dana", "email": "not-an-email", "password": "short"}
+    )
     assert response.status_code == 422
     errors = response.context["errors"]
     assert set(errors) == {"org_name", "email", "password"}
@@ -41,7 +49,9 @@ def test_signup_errors_are_shown_per_field_and_nothing_is_saved(client, session)
 def test_signup_with_a_taken_email_is_refused(client, session):
     user = factories.seller(session)
     session.flush()
-    response = client.submit("/signup", {"org_name": "X", "name": "Y", "email": user.email, "password": "long-enough-pw"})
+    response = client.submit(
+        "/signup", {"org_name": "X", "name": "Y", "email": user.email, "password": "long-enough-pw"}
+    )
     assert response.status_code == 422
     assert "already exists" in response.text
 
@@ -59,10 +69,14 @@ def test_login_logout(client, session):
 def test_login_redirects_only_to_local_paths(client, session):
     user = factories.seller(session)
     session.flush()
-    response = client.submit("/login?next=//evil.example/x", {"email": user.email, "password": factories.PASSWORD})
+    response = client.submit(
+        "/login?next=//evil.example/x", {"email": user.email, "password": factories.PASSWORD}
+    )
     assert response.headers["location"] == "/rooms"
     client.submit("/logout")
-    response = client.submit("/login", {"email": user.email, "password": factories.PASSWORD, "next": "/team"})
+    response = client.submit(
+        "/login", {"email": user.email, "password": factories.PASSWORD, "next": "/team"}
+    )
     assert response.headers["location"] == "/team"
 
 
@@ -84,15 +98,28 @@ def test_post_without_csrf_token_is_refused(client, session):
     user = factories.seller(session)
     session.flush()
     client.login(user.email, factories.PASSWORD)
-    no_token = client.post("/rooms/new", data={"name": "X", "buyer_company": "Y"}, follow_redirects=False)
+    no_token = client.post(
+        "/rooms/new", data={"name": "X", "buyer_company": "Y"}, follow_redirects=False
+    )
     assert no_token.status_code == 403
-    wrong = client.post("/rooms/new", data={"name": "X", "buyer_company": "Y", "csrf_token": "forged"}, follow_redirects=False)
+    wrong = client.post(
+        "/rooms/new",
+        data={"name": "X", "buyer_company": "Y", "csrf_token": "forged"},
+        follow_redirects=False,
+    )
     assert wrong.status_code == 403
-    header = client.post("/rooms/new", data={"name": "X", "buyer_company": "Y"}, headers={"X-CSRF-Token": client.csrf}, follow_redirects=False)
+    header = client.post(
+        "/rooms/new",
+        data={"name": "X", "buyer_company": "Y"},
+        headers={"X-CSRF-Token": client.csrf},
+        follow_redirects=False,
+    )
     assert header.status_code == 303
     foreign = client.post(
-        "/rooms/new", data={"name": "X", "buyer_company": "Y", "csrf_token": client.csrf},
-        headers={"Origin": "https://evil.example"}, follow_redirects=False,
+        "/rooms/new",
+        data={"name": "X", "buyer_company": "Y", "csrf_token": client.csrf},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
     )
     assert foreign.status_code == 403
     assert len(session.exec(select(Room)).all()) == 1
@@ -110,10 +137,26 @@ def test_room_create_validate_search_rename_archive_restore(client, session):
     user = factories.seller(session)
     session.flush()
     client.login(user.email, factories.PASSWORD)
-    bad = client.submit("/rooms/new", {"name": "", "buyer_company": "Acme", "stage": "nonsense", "allowed_domains": "not a domain!"})
+    bad = client.submit(
+        "/rooms/new",
+        {
+            "name": "",
+            "buyer_company": "Acme",
+            "stage": "nonsense",
+            "allowed_domains": "not a domain!",
+        },
+    )
     assert bad.status_code == 422
     assert set(bad.context["errors"]) == {"name", "stage", "allowed_domains"}
-    created = client.submit("/rooms/new", {"name": "Acme rollout", "buyer_company": "Acme Corp", "stage": "evaluation", "allowed_domains": "@Acme.example, acme.co.jp"})
+    created = client.submit(
+        "/rooms/new",
+        {
+            "name": "Acme rollout",
+            "buyer_company": "Acme Corp",
+            "stage": "evaluation",
+            "allowed_domains": "@Acme.example, acme.co.jp",
+        },
+    )
     room_path = created.headers["location"]
     room_id = room_path.rsplit("/", 1)[-1]
     assert re.fullmatch(r"room_[0-9a-z]{20}", room_id)
@@ -134,7 +177,9 @@ def test_room_create_validate_search_rename_archive_restore(client, session):
 
     client.submit(f"{room_path}/archive")
     assert [r.name for r in client.get("/rooms").context["rooms"]] == ["Globex pilot"]
-    assert [r.name for r in client.get("/rooms?archived=1").context["rooms"]] == ["Acme rollout (phase 2)"]
+    assert [r.name for r in client.get("/rooms?archived=1").context["rooms"]] == [
+        "Acme rollout (phase 2)"
+    ]
     client.submit(f"{room_path}/restore")
     assert len(client.get("/rooms").context["rooms"]) == 2
 
@@ -144,13 +189,21 @@ def test_invite_form_sends_mail_and_rejects_duplicates(client, session):
     room = factories.room(session, user)
     session.flush()
     client.login(user.email, factories.PASSWORD)
-    response = client.submit(f"/rooms/{room.public_id}/invites", {"email": "kato@acme.example", "name": "Kato", "role": "champion"}, headers={"HX-Request": "true"})
+    response = client.submit(
+        f"/rooms/{room.public_id}/invites",
+        {"email": "kato@acme.example", "name": "Kato", "role": "champion"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     assert response.template.name == "rooms/_people.html"
     assert "kato@acme.example" in response.text
     mail = session.exec(select(OutboxMail).where(OutboxMail.to_addr == "kato@acme.example")).one()
     assert "/i/" in mail.text_body and "/i/" in mail.html_body
-    duplicate = client.submit(f"/rooms/{room.public_id}/invites", {"email": "KATO@acme.example"}, headers={"HX-Request": "true"})
+    duplicate = client.submit(
+        f"/rooms/{room.public_id}/invites",
+        {"email": "KATO@acme.example"},
+        headers={"HX-Request": "true"},
+    )
     assert duplicate.status_code == 422
     assert "already invited" in duplicate.text
     bad = client.submit(f"/rooms/{room.public_id}/invites", {"email": "nope", "role": "king"})
@@ -164,9 +217,14 @@ def test_resend_sends_a_new_mail_and_is_rate_limited(client, session, services):
     invite = factories.invite(session, services, room, user)
     session.flush()
     client.login(user.email, factories.PASSWORD)
-    statuses = [client.submit(f"/rooms/{room.public_id}/invites/{invite.public_id}/resend").status_code for _ in range(6)]
+    statuses = [
+        client.submit(f"/rooms/{room.public_id}/invites/{invite.public_id}/resend").status_code
+        for _ in range(6)
+    ]
     assert statuses == [303] * 5 + [429]
-    assert len(session.exec(select(OutboxMail).where(OutboxMail.to_addr == invite.email)).all()) == 6
+    assert (
+        len(session.exec(select(OutboxMail).where(OutboxMail.to_addr == invite.email)).all()) == 6
+    )
 
 
 def test_outbox_shows_only_this_orgs_mail(client, session, services):
@@ -174,7 +232,9 @@ def test_outbox_shows_only_this_orgs_mail(client, session, services):
     room = factories.room(session, user)
     factories.invite(session, services, room, user, email="mine@acme.example")
     other = factories.seller(session)
-    factories.invite(session, services, factories.room(session, other), other, email="theirs@acme.example")
+    factories.invite(
+        session, services, factories.room(session, other), other, email="theirs@acme.example"
+    )
     session.flush()
     client.login(user.email, factories.PASSWORD)
     page = client.get("/outbox")
@@ -186,8 +246,13 @@ def test_admin_invites_a_teammate_who_joins_with_the_link(client, session, new_b
     admin = factories.seller(session)
     session.flush()
     client.login(admin.email, factories.PASSWORD)
-    assert client.submit("/team/invite", {"email": "rep@northwind.example", "role": "rep"}).status_code == 303
-    mail = session.exec(select(OutboxMail).where(OutboxMail.to_addr == "rep@northwind.example")).one()
+    assert (
+        client.submit("/team/invite", {"email": "rep@northwind.example", "role": "rep"}).status_code
+        == 303
+    )
+    mail = session.exec(
+        select(OutboxMail).where(OutboxMail.to_addr == "rep@northwind.example")
+    ).one()
     path = re.search(r"http://testserver(/join/\S+)", mail.text_body).group(1)
     teammate = new_browser()
     assert "Join" in teammate.get(path).text
@@ -224,7 +289,9 @@ def test_api_token_is_shown_once_and_can_be_revoked(client, session):
     assert api.status_code == 200
     token_id = page.context["tokens"][0].public_id
     client.submit(f"/settings/tokens/{token_id}/revoke")
-    assert client.get("/api/v1/rooms", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        client.get("/api/v1/rooms", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
 
 
 def test_unknown_pages_and_methods_get_friendly_errors(client):
