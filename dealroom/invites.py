@@ -112,6 +112,7 @@ class AccessPolicy:
 
 class LinkState(Enum):
     GRANTED = "granted"  # this browser may enter as the invitee
+    UNCLAIMED = "unclaimed"  # nobody opened the link yet: the first browser to confirm claims it
     FORWARDED = "forwarded"  # another browser holds this link: the newcomer must say who they are
 
 
@@ -385,14 +386,26 @@ def ensure_room_open(room: Room) -> None:
         raise PermissionDenied("This deal room has been closed by its owner.")
 
 
-def open_link(session: Session, *, signer: Signer, token: str, device_hash: str) -> LinkOpening:
-    """What happens when a browser opens a personal invite link."""
+def inspect_link(session: Session, *, signer: Signer, token: str, device_hash: str) -> LinkOpening:
+    """What opening this link means for this browser, without claiming anything. Mail security
+    scanners fetch links before people click them, so a plain GET must never claim an invite."""
     invite, room = invite_for_token(session, signer=signer, token=token, check_expiry=True)
     devices = _bound_devices(session, invite)
-    if devices and device_hash not in devices:
-        return LinkOpening(LinkState.FORWARDED, invite, room)
-    bind_device(session, invite=invite, device_hash=device_hash)
-    return LinkOpening(LinkState.GRANTED, invite, room)
+    if not devices:
+        return LinkOpening(LinkState.UNCLAIMED, invite, room)
+    if device_hash in devices:
+        return LinkOpening(LinkState.GRANTED, invite, room)
+    return LinkOpening(LinkState.FORWARDED, invite, room)
+
+
+def open_link(session: Session, *, signer: Signer, token: str, device_hash: str) -> LinkOpening:
+    """A browser enters through a personal link: the first one claims it, the same one returns,
+    any other is a forwarded link."""
+    opening = inspect_link(session, signer=signer, token=token, device_hash=device_hash)
+    if opening.state is LinkState.FORWARDED:
+        return opening
+    bind_device(session, invite=opening.invite, device_hash=device_hash)
+    return LinkOpening(LinkState.GRANTED, opening.invite, opening.room)
 
 
 def invite_for_token(

@@ -28,6 +28,7 @@ def take(output: Path) -> None:
             context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
             page = context.new_page()
             page.goto(server.buyer_link)
+            page.get_by_role("button", name="Enter the room").click()
             # Only shoot once the page is the room itself, not a verification or error page.
             expect(page.get_by_role("heading", level=1, name=DEMO_ROOM)).to_be_visible()
             expect(page.get_by_role("link", name="Proposal")).to_be_visible()

@@ -28,11 +28,15 @@ def _policy(req: Req) -> AccessPolicy:
     )
 
 
-@endpoint
+@endpoint(form=True)
 def open_link(req: Req) -> Response:
+    """GET shows who the link is for and a button; only the POST claims the link for this
+    browser, so a mail scanner prefetching the link cannot lock the real invitee out."""
     token = req.param("token")
+    claim = req.request.method == "POST"
+    find = invites.open_link if claim else invites.inspect_link
     try:
-        opening = invites.open_link(
+        opening = find(
             req.session, signer=req.services.signer, token=token, device_hash=device_hash(req)
         )
     except LinkProblem as exc:
@@ -41,6 +45,19 @@ def open_link(req: Req) -> Response:
         return render(req, "buyer/expired.html", {"token": token, "sent": False}, status=410)
     if opening.state is LinkState.FORWARDED:
         return remember_device(req, redirect(req, f"/i/{token}/verify"))
+    if opening.state is LinkState.UNCLAIMED:
+        owner = accounts.get_user(req.session, opening.room.owner_id)
+        org = accounts.get_org(req.session, opening.room.org_id)
+        ctx = {
+            "token": token,
+            "invite": opening.invite,
+            "room": opening.room,
+            "owner": owner,
+            "org": org,
+        }
+        return remember_device(req, render(req, "buyer/welcome.html", ctx))
+    if not claim:
+        invites.bind_device(req.session, invite=opening.invite, device_hash=device_hash(req))
     return grant_viewer(
         req, redirect(req, f"/r/{opening.room.public_id}"), opening.room, opening.invite
     )
@@ -159,6 +176,7 @@ def room_page(req: Req) -> Response:
         "viewer": invite,
         "preview": invite is None,
         "owner": owner,
+        "org": accounts.get_org(req.session, room.org_id),
         "items": content.list_items(req.session, room=room),
         "people": invites.list_invites(req.session, room=room, include_revoked=False),
     }
@@ -166,7 +184,7 @@ def room_page(req: Req) -> Response:
 
 
 routes = [
-    Route("/i/{token}", open_link, name="buyer:open"),
+    Route("/i/{token}", open_link, methods=["GET", "POST"], name="buyer:open"),
     Route("/i/{token}/renew", renew_link, methods=["POST"], name="buyer:renew"),
     Route("/i/{token}/verify", verify, methods=["GET", "POST"], name="buyer:verify"),
     Route("/i/{token}/code", code, methods=["GET", "POST"], name="buyer:code"),

@@ -164,7 +164,7 @@ def invite(api: Api, room: dict[str, Any], email: str = BUYER, **fields: Any) ->
 def enter(new_browser: Any, link: str) -> tuple[Browser, str]:
     """A buyer opens their personal link in a fresh browser; returns it and the room's path."""
     buyer = new_browser()
-    opened = buyer.get(link, follow_redirects=False)
+    opened = buyer.enter(link)
     assert opened.status_code == 303, opened.text
     room_path = opened.headers["location"]
     assert re.fullmatch(r"/r/room_[0-9a-z]+", room_path)

@@ -156,10 +156,10 @@ def _personas(world, services, new_browser, session):
     anonymous = new_browser()
 
     other_buyer = new_browser()
-    other_buyer.get(services.links.invite(world["buyer_b"]).removeprefix("http://testserver"))
+    other_buyer.enter(services.links.invite(world["buyer_b"]))
 
     revoked_buyer = new_browser()
-    revoked_buyer.get(services.links.invite(world["revoked"]).removeprefix("http://testserver"))
+    revoked_buyer.enter(services.links.invite(world["revoked"]))
     invites.revoke_invite(
         session, room=world["room"], seller=world["seller_a"], invite=world["revoked"]
     )

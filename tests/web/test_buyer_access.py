@@ -50,7 +50,11 @@ def test_invite_mail_carries_a_personal_link_that_opens_the_room(deal, session, 
     _seller, room, _invite = deal
     path = link_from_mail(session, "kato@acme.example")
     buyer = new_browser()
-    response = buyer.get(path, follow_redirects=False)
+    landing = buyer.get(path)
+    assert landing.status_code == 200
+    assert landing.template.name == "buyer/welcome.html"
+    assert "Enter the room" in landing.text
+    response = buyer.submit(path)
     assert response.status_code == 303
     assert response.headers["location"] == f"/r/{room.public_id}"
     page = buyer.get(f"/r/{room.public_id}")
@@ -65,6 +69,17 @@ def test_invite_mail_carries_a_personal_link_that_opens_the_room(deal, session, 
     )
 
 
+def test_a_link_scanner_fetching_the_link_does_not_claim_it(deal, session, new_browser):
+    _seller, room, _invite = deal
+    path = link_from_mail(session, "kato@acme.example")
+    scanner = new_browser()
+    for _ in range(3):
+        assert scanner.get(path).template.name == "buyer/welcome.html"
+    assert scanner.get(f"/r/{room.public_id}").status_code == 404
+    # The real invitee, clicking later in their own browser, walks straight in.
+    assert new_browser().enter(path).headers["location"] == f"/r/{room.public_id}"
+
+
 def test_room_page_without_invite_is_not_found(deal, new_browser):
     _seller, room, _invite = deal
     response = new_browser().get(f"/r/{room.public_id}")
@@ -75,13 +90,14 @@ def test_room_page_without_invite_is_not_found(deal, new_browser):
 def test_reopening_the_link_in_the_same_browser_still_works(deal, session, new_browser):
     path = link_from_mail(session, "kato@acme.example")
     buyer = new_browser()
-    assert buyer.get(path, follow_redirects=False).status_code == 303
+    assert buyer.enter(path).status_code == 303
+    # Once claimed, this browser goes straight in, without the welcome step.
     assert buyer.get(path, follow_redirects=False).headers["location"].startswith("/r/")
 
 
 def test_forwarded_link_asks_for_an_email_and_shows_nothing_of_the_room(deal, session, new_browser):
     path = link_from_mail(session, "kato@acme.example")
-    new_browser().get(path)
+    new_browser().enter(path)
     stranger = new_browser()
     response = stranger.get(path, follow_redirects=False)
     assert response.headers["location"] == f"{path}/verify"
@@ -94,7 +110,7 @@ def test_forwarded_link_asks_for_an_email_and_shows_nothing_of_the_room(deal, se
 
 def _forward(session, new_browser):
     path = link_from_mail(session, "kato@acme.example")
-    new_browser().get(path)
+    new_browser().enter(path)
     colleague = new_browser()
     colleague.get(path)
     return path, colleague
@@ -197,7 +213,7 @@ def test_outsider_creates_an_access_request_that_the_seller_approves(
     )
     lee_path = link_from_mail(session, "lee@partner.example")
     lee = new_browser()
-    lee.get(lee_path)
+    lee.enter(lee_path)
     assert lee.get(f"/r/{room.public_id}").context["viewer"].email == "lee@partner.example"
 
 
@@ -222,7 +238,7 @@ def test_denied_request_is_told_politely_and_gets_no_access(deal, session, new_b
 def test_revoked_buyer_is_refused_on_the_next_request(deal, session, new_browser, client):
     seller, room, invite = deal
     buyer = new_browser()
-    buyer.get(link_from_mail(session, "kato@acme.example"))
+    buyer.enter(link_from_mail(session, "kato@acme.example"))
     assert buyer.get(f"/r/{room.public_id}").status_code == 200
     client.login(seller.email, factories.PASSWORD)
     assert (
@@ -242,7 +258,7 @@ def test_archived_room_refuses_buyers_and_restoring_lets_them_back(
 ):
     seller, room, _invite = deal
     buyer = new_browser()
-    buyer.get(link_from_mail(session, "kato@acme.example"))
+    buyer.enter(link_from_mail(session, "kato@acme.example"))
     client.login(seller.email, factories.PASSWORD)
     client.submit(f"/rooms/{room.public_id}/archive")
     archived = buyer.get(f"/r/{room.public_id}")
@@ -272,11 +288,11 @@ def test_expired_link_gets_410_and_can_mail_a_fresh_one_to_the_invitee(
     assert len(mails_to(session, "kato@acme.example")) == before + 1
     fresh = link_from_mail(session, "kato@acme.example")
     assert fresh != old
-    assert buyer.get(fresh, follow_redirects=False).headers["location"] == f"/r/{room.public_id}"
+    assert buyer.enter(fresh).headers["location"] == f"/r/{room.public_id}"
     # Lengthening the room's link lifetime revives links already sent.
     rooms.update_room(session, room=room, data={"invite_expiry_days": "30"})
     session.flush()
-    assert new_browser().get(old, follow_redirects=False).status_code == 303
+    assert new_browser().get(old).status_code != 410
 
 
 def test_tampered_and_unknown_links_get_friendly_pages(deal, session, new_browser, services):
@@ -300,7 +316,7 @@ def test_buyer_cookie_for_one_room_does_not_open_another(deal, session, services
     other_room = factories.room(session, seller, name="Other deal")
     session.flush()
     buyer = new_browser()
-    buyer.get(link_from_mail(session, "kato@acme.example"))
+    buyer.enter(link_from_mail(session, "kato@acme.example"))
     assert buyer.get(f"/r/{other_room.public_id}").status_code == 404
 
 

@@ -41,7 +41,7 @@ def test_seller_uploads_a_pdf_and_a_buyer_reads_it(client, session, services, ne
     )
 
     buyer = new_browser()
-    buyer.get(services.links.invite(invite).removeprefix("http://testserver"))
+    buyer.enter(services.links.invite(invite))
     room_page = buyer.get(f"/r/{room.public_id}")
     assert "Proposal" in room_page.text
     inline = buyer.get(f"/r/{room.public_id}/content/{item.public_id}/file")
