@@ -23,6 +23,7 @@ COPY dealroom ./dealroom
 COPY templates ./templates
 COPY static ./static
 RUN pip install --no-deps -e . \
+    && python -m dealroom.i18n compile \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin dealroom \
     && mkdir -p /app/storage \
     && chown dealroom:dealroom /app/storage

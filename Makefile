@@ -7,6 +7,7 @@
 #   make check   ruff + mypy
 #   make bench   run every bench/*.py
 #   make vendor  re-vendor the front-end packages into static/vendor/
+#   make messages  extract UI strings, update the catalogs, list what needs translating
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,7 +18,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-deps check bench vendor
+.PHONY: help venv run test test-deps check bench vendor messages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -38,7 +39,14 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	@$(PIP) install -q -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
-venv: $(VENV)/.installed
+# Compiled catalogs (.mo) are build output, not in git: rebuilt whenever a .po changes.
+PO_FILES := $(wildcard dealroom/locale/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+$(MO_FILES): %.mo: %.po | $(VENV)/.installed
+	$(PY) -m dealroom.i18n compile
+
+venv: $(VENV)/.installed $(MO_FILES)
 
 # --- running -----------------------------------------------------------------------
 
@@ -52,7 +60,7 @@ run: venv
 # System packages the suite needs: chromium (e2e browser journeys) and the PostgreSQL
 # server binaries (tests/harness/postgres.py starts throwaway clusters; no service
 # is started: a temporary policy-rc.d keeps apt from launching one).
-test-deps: $(VENV)/.installed-test
+test-deps: $(VENV)/.installed-test $(MO_FILES)
 	@need=""; \
 	[ -x $(CHROMIUM) ] || need="$$need chromium"; \
 	if [ -n "$${DEALROOM_PG_BINDIR:-}" ] && [ -x "$$DEALROOM_PG_BINDIR/initdb" ]; then :; \
@@ -91,6 +99,15 @@ bench: $(VENV)/.installed-test
 	@shopt -s nullglob; files=(bench/*.py); \
 	if [ $${#files[@]} = 0 ]; then echo "no bench/*.py"; exit 0; fi; \
 	for f in "$${files[@]}"; do echo "== $$f"; $(PY) "$$f" || exit $$?; done
+
+# --- translations --------------------------------------------------------------------
+
+# New msgids arrive in each .po with an empty msgstr; `check` lists them (and fuzzy or
+# placeholder problems) until they are translated. tests/test_i18n.py fails on the same list.
+messages: $(VENV)/.installed
+	$(PY) -m dealroom.i18n update
+	$(PY) -m dealroom.i18n compile
+	@$(PY) -m dealroom.i18n check || true
 
 # --- front-end vendoring -------------------------------------------------------------
 

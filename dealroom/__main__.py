@@ -31,8 +31,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Links in mails must point where we actually listen, unless a public URL was configured.
         settings = settings.replace(base_url=f"http://{args.host}:{args.port}")
     print(f"Dealroom serving on http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    from .app import tune_gc
+
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         proxy_headers=settings.trust_proxy,

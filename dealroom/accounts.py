@@ -7,14 +7,15 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from . import validate
+from . import i18n, validate
 from .db import pk, utcnow
 from .errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from .i18n import _
 from .ids import new_id
 from .security import hash_password, needs_rehash, random_token, sha256_hex, verify_password
 
 ROLES = ("admin", "manager", "rep")
-LOCALES = ("en", "ja")
+LOCALES = i18n.LOCALES
 
 
 class Org(SQLModel, table=True):
@@ -92,8 +93,8 @@ def signup(session: Session, *, org_name: str, name: str, email: str, password: 
     """A new organisation and its first admin."""
     values = validate.gather(
         {
-            "org_name": lambda: validate.text(org_name, "org_name", label="Company name"),
-            "name": lambda: validate.text(name, "name", label="Your name"),
+            "org_name": lambda: validate.text(org_name, "org_name", label=_("Company name")),
+            "name": lambda: validate.text(name, "name", label=_("Your name")),
             "email": lambda: validate.email(email),
             "password": lambda: validate.password(password),
         }
@@ -102,7 +103,7 @@ def signup(session: Session, *, org_name: str, name: str, email: str, password: 
         str(values[k]) for k in ("org_name", "name", "email", "password")
     )
     if _email_taken(session, email):
-        raise Conflict("An account with this email already exists. Log in instead.")
+        raise Conflict(_("An account with this email already exists. Log in instead."))
     org = Org(name=org_name)
     session.add(org)
     session.flush()
@@ -126,10 +127,10 @@ def create_user(
     """CLI path: joins the organisation of that name, creating it when missing."""
     email = validate.email(email)
     password = validate.password(password)
-    role = validate.choice(role, "role", label="Role", options=ROLES)
-    org_name = validate.text(org_name, "org", label="Organisation")
+    role = validate.choice(role, "role", label=_("Role"), options=ROLES)
+    org_name = validate.text(org_name, "org", label=_("Organisation"))
     if _email_taken(session, email):
-        raise Conflict(f"A user with email {email} already exists.")
+        raise Conflict(_("A user with email %(email)s already exists.", email=email))
     org = session.exec(select(Org).where(Org.name == org_name).order_by(col(Org.id))).first()
     if org is None:
         org = Org(name=org_name)
@@ -164,7 +165,7 @@ def get_user(session: Session, user_id: int) -> User | None:
 def get_org(session: Session, org_id: int) -> Org:
     org = session.get(Org, org_id)
     if org is None:
-        raise NotFound("Organisation not found.")
+        raise NotFound(_("Organisation not found."))
     return org
 
 
@@ -187,11 +188,11 @@ def pending_team_invites(session: Session, *, org_id: int) -> list[TeamInvite]:
 
 def invite_teammate(session: Session, *, admin: User, email: str, role: str) -> TeamInvite:
     if not admin.is_admin:
-        raise PermissionDenied("Only admins can invite teammates.")
+        raise PermissionDenied(_("Only admins can invite teammates."))
     email = validate.email(email)
-    role = validate.choice(role, "role", label="Role", options=ROLES, default="rep")
+    role = validate.choice(role, "role", label=_("Role"), options=ROLES, default="rep")
     if _email_taken(session, email):
-        raise Conflict("This person already has a Dealroom account.")
+        raise Conflict(_("This person already has a Dealroom account."))
     invite = TeamInvite(org_id=admin.org_id, email=email, role=role, invited_by_id=pk(admin))
     session.add(invite)
     session.flush()
@@ -201,17 +202,17 @@ def invite_teammate(session: Session, *, admin: User, email: str, role: str) -> 
 def get_team_invite(session: Session, public_id: str) -> TeamInvite:
     invite = session.exec(select(TeamInvite).where(TeamInvite.public_id == public_id)).first()
     if invite is None or invite.revoked_at is not None:
-        raise NotFound("This invitation does not exist or was withdrawn.")
+        raise NotFound(_("This invitation does not exist or was withdrawn."))
     if invite.accepted_at is not None:
-        raise Conflict("This invitation was already used. Log in instead.")
+        raise Conflict(_("This invitation was already used. Log in instead."))
     return invite
 
 
 def accept_team_invite(session: Session, *, invite: TeamInvite, name: str, password: str) -> User:
-    name = validate.text(name, "name", label="Your name")
+    name = validate.text(name, "name", label=_("Your name"))
     password = validate.password(password)
     if _email_taken(session, invite.email):
-        raise Conflict("This person already has a Dealroom account.")
+        raise Conflict(_("This person already has a Dealroom account."))
     user = User(
         org_id=invite.org_id,
         email=invite.email,
@@ -227,13 +228,13 @@ def accept_team_invite(session: Session, *, invite: TeamInvite, name: str, passw
 
 def change_role(session: Session, *, admin: User, user_public_id: str, role: str) -> User:
     if not admin.is_admin:
-        raise PermissionDenied("Only admins can change roles.")
-    role = validate.choice(role, "role", label="Role", options=ROLES)
+        raise PermissionDenied(_("Only admins can change roles."))
+    role = validate.choice(role, "role", label=_("Role"), options=ROLES)
     user = session.exec(
         select(User).where(User.public_id == user_public_id, User.org_id == admin.org_id)
     ).first()
     if user is None:
-        raise NotFound("No such teammate.")
+        raise NotFound(_("No such teammate."))
     if user.role == "admin" and role != "admin":
         admins = session.exec(
             select(func.count())
@@ -241,15 +242,29 @@ def change_role(session: Session, *, admin: User, user_public_id: str, role: str
             .where(User.org_id == admin.org_id, User.role == "admin")
         ).one()
         if admins <= 1:
-            raise InvalidInput(fields={"role": "The organisation needs at least one admin."})
+            raise InvalidInput(fields={"role": _("The organisation needs at least one admin.")})
     user.role = role
     return user
 
 
 def update_preferences(session: Session, *, user: User, locale: str, timezone: str) -> User:
-    user.locale = validate.choice(locale, "locale", label="Language", options=LOCALES)
-    user.timezone = validate.text(timezone, "timezone", label="Time zone", max_length=64)
+    values = validate.gather(
+        {
+            "locale": lambda: validate.choice(
+                locale, "locale", label=_("Language"), options=LOCALES
+            ),
+            "timezone": lambda: _timezone(timezone),
+        }
+    )
+    user.locale, user.timezone = str(values["locale"]), str(values["timezone"])
     return user
+
+
+def _timezone(value: object) -> str:
+    zone = i18n.timezone_name(str(value or "").strip())
+    if zone is None:
+        raise InvalidInput(fields={"timezone": _("Choose a time zone from the list.")})
+    return zone
 
 
 def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[ApiToken, str]:
@@ -258,7 +273,7 @@ def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[A
     token = ApiToken(
         org_id=user.org_id,
         user_id=pk(user),
-        name=validate.text(name, "name", label="Name", required=False),
+        name=validate.text(name, "name", label=_("Name"), required=False),
         token_hash=sha256_hex(plaintext),
     )
     session.add(token)
@@ -300,6 +315,6 @@ def revoke_api_token(session: Session, *, user: User, token_id: str) -> ApiToken
         select(ApiToken).where(ApiToken.public_id == token_id, ApiToken.user_id == user.id)
     ).first()
     if token is None:
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     token.revoked_at = token.revoked_at or utcnow()
     return token

@@ -24,6 +24,10 @@ MODEL_MODULES = (
     "dealroom.notify",
     "dealroom.ratelimit",
     "dealroom.audit",
+    "dealroom.notes",
+    "dealroom.tasks",
+    "dealroom.chat",
+    "dealroom.roomtemplates",
 )
 
 

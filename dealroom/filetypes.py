@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .i18n import N_, _
+
 HEAD_SIZE = 8 * 1024
 
 
@@ -24,13 +26,13 @@ class FileType:
 
 
 class UnsupportedFile(ValueError):
-    """The message is shown to the uploader as is."""
+    """The message is shown to the uploader as is (in the language of the request)."""
 
 
 @dataclass(frozen=True)
 class _Type:
     filetype: FileType
-    label: str  # "a PDF", as in "its content is a PDF"
+    label: str  # "a PDF", as in "its content is a PDF" (translated when a message is made)
     extensions: frozenset[str]  # names that honestly describe this content
 
 
@@ -40,38 +42,42 @@ def _t(mime: str, ext: str, kind: str, label: str, *extra: str) -> _Type:
 
 _OOXML = "application/vnd.openxmlformats-officedocument."
 TYPES: dict[str, _Type] = {
-    "pdf": _t("application/pdf", "pdf", "pdf", "a PDF"),
-    "png": _t("image/png", "png", "image", "a PNG image"),
-    "jpg": _t("image/jpeg", "jpg", "image", "a JPEG image", "jpeg"),
-    "gif": _t("image/gif", "gif", "image", "a GIF image"),
-    "webp": _t("image/webp", "webp", "image", "a WebP image"),
-    "mp4": _t("video/mp4", "mp4", "video", "an MP4 video", "m4v"),
-    "mov": _t("video/quicktime", "mov", "video", "a QuickTime video", "qt"),
-    "webm": _t("video/webm", "webm", "video", "a WebM video"),
-    "docx": _t(_OOXML + "wordprocessingml.document", "docx", "office", "a Word document"),
-    "xlsx": _t(_OOXML + "spreadsheetml.sheet", "xlsx", "office", "an Excel workbook"),
-    "pptx": _t(_OOXML + "presentationml.presentation", "pptx", "office", "a PowerPoint deck"),
-    "doc": _t("application/msword", "doc", "office", "a Word document"),
-    "xls": _t("application/vnd.ms-excel", "xls", "office", "an Excel workbook"),
-    "ppt": _t("application/vnd.ms-powerpoint", "ppt", "office", "a PowerPoint deck"),
+    "pdf": _t("application/pdf", "pdf", "pdf", N_("a PDF")),
+    "png": _t("image/png", "png", "image", N_("a PNG image")),
+    "jpg": _t("image/jpeg", "jpg", "image", N_("a JPEG image"), "jpeg"),
+    "gif": _t("image/gif", "gif", "image", N_("a GIF image")),
+    "webp": _t("image/webp", "webp", "image", N_("a WebP image")),
+    "mp4": _t("video/mp4", "mp4", "video", N_("an MP4 video"), "m4v"),
+    "mov": _t("video/quicktime", "mov", "video", N_("a QuickTime video"), "qt"),
+    "webm": _t("video/webm", "webm", "video", N_("a WebM video")),
+    "docx": _t(_OOXML + "wordprocessingml.document", "docx", "office", N_("a Word document")),
+    "xlsx": _t(_OOXML + "spreadsheetml.sheet", "xlsx", "office", N_("an Excel workbook")),
+    "pptx": _t(_OOXML + "presentationml.presentation", "pptx", "office", N_("a PowerPoint deck")),
+    "doc": _t("application/msword", "doc", "office", N_("a Word document")),
+    "xls": _t("application/vnd.ms-excel", "xls", "office", N_("an Excel workbook")),
+    "ppt": _t("application/vnd.ms-powerpoint", "ppt", "office", N_("a PowerPoint deck")),
     # The content is checked to be UTF-8, so say so: browsers must not guess another charset.
-    "txt": _t("text/plain; charset=utf-8", "txt", "text", "a text file"),
-    "csv": _t("text/csv; charset=utf-8", "csv", "text", "a CSV file"),
-    "md": _t("text/markdown; charset=utf-8", "md", "text", "a Markdown file"),
+    "txt": _t("text/plain; charset=utf-8", "txt", "text", N_("a text file")),
+    "csv": _t("text/csv; charset=utf-8", "csv", "text", N_("a CSV file")),
+    "md": _t("text/markdown; charset=utf-8", "md", "text", N_("a Markdown file")),
 }
 
 _NAMED_LIKE = {ext: t.label for t in TYPES.values() for ext in t.extensions}
 _ACCEPTED_EXTS = frozenset(_NAMED_LIKE)
 # Extensions we never accept, so that e.g. a PDF named "invoice.exe" is refused, not renamed.
 _NAMED_LIKE.update(
-    dict.fromkeys(("exe", "dll", "msi", "com", "scr"), "a Windows executable")
-    | dict.fromkeys(("sh", "bat", "cmd", "ps1", "js", "vbs", "py"), "a script")
-    | dict.fromkeys(("html", "htm", "xhtml"), "a web page")
-    | {"svg": "an SVG image", "xml": "an XML document", "zip": "a ZIP archive"}
-    | {"app": "a macOS application", "dmg": "a macOS disk image", "jar": "a Java program"}
+    dict.fromkeys(("exe", "dll", "msi", "com", "scr"), N_("a Windows executable"))
+    | dict.fromkeys(("sh", "bat", "cmd", "ps1", "js", "vbs", "py"), N_("a script"))
+    | dict.fromkeys(("html", "htm", "xhtml"), N_("a web page"))
+    | {"svg": N_("an SVG image"), "xml": N_("an XML document"), "zip": N_("a ZIP archive")}
+    | {
+        "app": N_("a macOS application"),
+        "dmg": N_("a macOS disk image"),
+        "jar": N_("a Java program"),
+    }
 )
 
-_ALLOWED = "Upload a PDF, an image, a video, an Office document or a text file."
+_ALLOWED = N_("Upload a PDF, an image, a video, an Office document or a text file.")
 _OOXML_EXTS = ("docx", "xlsx", "pptx")
 _OLE_EXTS = ("doc", "xls", "ppt")
 _TEXT_EXTS = ("txt", "csv", "md")
@@ -121,23 +127,29 @@ def sniff(head: bytes, filename: str) -> FileType:
     Raises UnsupportedFile with a sentence for the uploader when the content is not allowed or the
     name says something else.
     """
-    name = os.path.basename(filename.replace("\\", "/")) or "This file"
+    name = os.path.basename(filename.replace("\\", "/")) or _("This file")
     ext = _extension(name)
     if not head:
-        raise UnsupportedFile(f"{name} is empty.")
+        raise UnsupportedFile(_("%(name)s is empty.", name=name))
 
     danger = _dangerous(head)
     if danger:
         if ext in _ACCEPTED_EXTS:
             raise _mismatch(name, ext, danger)
         raise UnsupportedFile(
-            f"{name} cannot be uploaded: its content looks like {danger}. {_ALLOWED}"
+            _(
+                "%(name)s cannot be uploaded: its content looks like %(kind)s.",
+                name=name,
+                kind=_(danger),
+            )
+            + " "
+            + _(_ALLOWED)
         )
 
     if head.startswith(b"PK\x03\x04"):
-        return _container(name, ext, _OOXML_EXTS, "a ZIP archive")
+        return _container(name, ext, _OOXML_EXTS, N_("a ZIP archive"))
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return _container(name, ext, _OLE_EXTS, "a legacy Office file")
+        return _container(name, ext, _OLE_EXTS, N_("a legacy Office file"))
 
     found = _binary(name, head)
     if found is None and _is_utf8_text(head):
@@ -147,16 +159,27 @@ def sniff(head: bytes, filename: str) -> FileType:
             return TYPES["txt"].filetype
         if ext not in _NAMED_LIKE:
             raise UnsupportedFile(
-                f"{name} looks like a text file; text files must end in .txt, .csv or .md."
+                _(
+                    "%(name)s looks like a text file; text files must end in .txt, .csv or .md.",
+                    name=name,
+                )
             )
         found = TYPES["txt"]
     if found is None:
         if ext in _NAMED_LIKE:
             raise UnsupportedFile(
-                f"{name} is named like {_NAMED_LIKE[ext]} but its content is not in a format we "
-                f"recognise. {_ALLOWED}"
+                _(
+                    "%(name)s is named like %(named)s but its content is not in a format we "
+                    "recognise.",
+                    name=name,
+                    named=_(_NAMED_LIKE[ext]),
+                )
+                + " "
+                + _(_ALLOWED)
             )
-        raise UnsupportedFile(f"{name} is not a supported kind of file. {_ALLOWED}")
+        raise UnsupportedFile(
+            _("%(name)s is not a supported kind of file.", name=name) + " " + _(_ALLOWED)
+        )
 
     # An extension we have never heard of ("Q3 deck.final") is just part of the name.
     if ext in _NAMED_LIKE and ext not in found.extensions:
@@ -166,7 +189,12 @@ def sniff(head: bytes, filename: str) -> FileType:
 
 def _mismatch(name: str, ext: str, content_label: str) -> UnsupportedFile:
     return UnsupportedFile(
-        f"{name} is named like {_NAMED_LIKE[ext]} but its content is {content_label}."
+        _(
+            "%(name)s is named like %(named)s but its content is %(kind)s.",
+            name=name,
+            named=_(_NAMED_LIKE[ext]),
+            kind=_(content_label),
+        )
     )
 
 
@@ -179,24 +207,24 @@ def _extension(name: str) -> str | None:
 
 def _dangerous(head: bytes) -> str | None:
     if head.startswith(b"\x7fELF"):
-        return "a Linux program (ELF)"
+        return N_("a Linux program (ELF)")
     if head.startswith(_MACHO):
-        return "a macOS program (Mach-O)"
+        return N_("a macOS program (Mach-O)")
     if head.startswith(b"\xca\xfe\xba\xbe"):  # Mach-O universal binary; also a Java class file
-        return "a macOS or Java program"
+        return N_("a macOS or Java program")
     # "MZ" also begins ordinary text ("MZ Holdings ..."); a real executable has binary bytes next.
     if head.startswith(b"MZ") and not _is_utf8_text(head):
-        return "a Windows executable"
+        return N_("a Windows executable")
     if re.match(rb"#!\s*/", head):
-        return "a script"
+        return N_("a script")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     markup = _MARKUP.match(text)
     if markup:
         if re.search(rb"<svg[\s>/]", text, re.IGNORECASE):
-            return "an SVG image"
+            return N_("an SVG image")
         if markup.group(0).lower().startswith(b"<?xml"):
-            return "an XML document"
-        return "a web page"
+            return N_("an XML document")
+        return N_("a web page")
     return None
 
 
@@ -208,8 +236,13 @@ def _container(name: str, ext: str | None, allowed: tuple[str, ...], label: str)
         raise _mismatch(name, ext, label)
     wanted = ", ".join("." + e for e in allowed)
     raise UnsupportedFile(
-        f"{name} is {label}, which is not supported. Word, Excel and PowerPoint files must keep "
-        f"their {wanted} extension."
+        _(
+            "%(name)s is %(kind)s, which is not supported. Word, Excel and PowerPoint files must "
+            "keep their %(extensions)s extension.",
+            name=name,
+            kind=_(label),
+            extensions=wanted,
+        )
     )
 
 
@@ -232,13 +265,20 @@ def _binary(name: str, head: bytes) -> _Type | None:
             return TYPES["mov"]
         if brand in _HEIF_BRANDS:
             raise UnsupportedFile(
-                f"{name} is a HEIF or AVIF image, which is not supported. "
-                "Convert it to PNG or JPEG."
+                _(
+                    "%(name)s is a HEIF or AVIF image, which is not supported. "
+                    "Convert it to PNG or JPEG.",
+                    name=name,
+                )
             )
         shown = brand.decode("latin-1").strip()
         raise UnsupportedFile(
-            f"{name} is a media file of type '{shown}', which browsers cannot play. "
-            "Convert it to MP4 or WebM."
+            _(
+                "%(name)s is a media file of type '%(type)s', which browsers cannot play. "
+                "Convert it to MP4 or WebM.",
+                name=name,
+                type=shown,
+            )
         )
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         doctype = _ebml_doctype(head)
@@ -246,8 +286,12 @@ def _binary(name: str, head: bytes) -> _Type | None:
             return TYPES["webm"]
         shown = (doctype or b"unknown").decode("latin-1")
         raise UnsupportedFile(
-            f"{name} is a Matroska ({shown}) video, which browsers cannot play reliably. "
-            "Convert it to MP4 or WebM."
+            _(
+                "%(name)s is a Matroska (%(type)s) video, which browsers cannot play reliably. "
+                "Convert it to MP4 or WebM.",
+                name=name,
+                type=shown,
+            )
         )
     # Checked after the exact magic numbers so that e.g. a PNG carrying "%PDF-" in a text chunk
     # stays a PNG; PDF readers accept up to 1 KiB of junk before the header.

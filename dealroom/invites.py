@@ -15,10 +15,11 @@ from enum import Enum
 from sqlalchemy import func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from . import audit, ratelimit, validate
+from . import audit, i18n, ratelimit, validate
 from .accounts import User
 from .db import pk, utcnow
 from .errors import AccessRevoked, Conflict, LinkProblem, NotFound, PermissionDenied
+from .i18n import _, ngettext
 from .ids import has_prefix, new_id
 from .links import Links
 from .notify import MailRenderer, queue_mail
@@ -51,6 +52,8 @@ class Invite(SQLModel, table=True):
     first_opened_at: datetime | None = None
     last_seen_at: datetime | None = None
     revoked_at: datetime | None = None
+    # The language this person last used in the room (None until they visit): their mails use it.
+    locale: str | None = Field(default=None, max_length=10)
 
     @property
     def display_name(self) -> str:
@@ -145,13 +148,13 @@ def create_invite(
     send: bool = True,
 ) -> Invite:
     if room.archived:
-        raise Conflict("This room is archived. Restore it before inviting people.")
+        raise Conflict(_("This room is archived. Restore it before inviting people."))
     values = validate.gather(
         {
             "email": lambda: validate.email(email),
-            "name": lambda: validate.text(name, "name", label="Name", required=False),
+            "name": lambda: validate.text(name, "name", label=_("Name"), required=False),
             "role": lambda: validate.choice(
-                role, "role", label="Role", options=("", *BUYER_ROLES), default=""
+                role, "role", label=_("Role"), options=("", *BUYER_ROLES), default=""
             ),
         }
     )
@@ -161,7 +164,10 @@ def create_invite(
     ).first()
     if existing is not None and not existing.revoked:
         raise Conflict(
-            f"{email} is already invited to this room. Use “Resend” to send the link again."
+            _(
+                "%(email)s is already invited to this room. Use “Resend” to send the link again.",
+                email=email,
+            )
         )
     if existing is not None:
         # Re-inviting someone who was revoked restores them rather than creating a twin.
@@ -196,6 +202,21 @@ def create_invite(
     return invite
 
 
+def mail_locale(session: Session, *, invite: Invite | None, room: Room) -> str:
+    """The language of mails to a buyer: the one they last used in the room, else the room
+    owner's (a seller invites people who usually share their language)."""
+    if invite is not None and invite.locale:
+        return invite.locale
+    owner = session.get(User, room.owner_id)
+    return owner.locale if owner is not None else i18n.DEFAULT_LOCALE
+
+
+def remember_locale(invite: Invite, locale: str) -> None:
+    """Record the language a buyer is using, for the mails they get later."""
+    if invite.locale != locale and i18n.normalize_locale(locale) == locale:
+        invite.locale = locale
+
+
 def _send_invite(
     session: Session,
     *,
@@ -204,6 +225,7 @@ def _send_invite(
     room: Room,
     invite: Invite,
     seller: User | None,
+    locale: str | None = None,
 ) -> None:
     queue_mail(
         session,
@@ -212,6 +234,7 @@ def _send_invite(
         template="invite",
         org_id=room.org_id,
         context=_invite_context(links, room, invite, seller),
+        locale=locale or mail_locale(session, invite=invite, room=room),
     )
     invite.last_sent_at = utcnow()
 
@@ -226,15 +249,17 @@ def resend_invite(
     renderer: MailRenderer,
 ) -> Invite:
     if invite.revoked:
-        raise Conflict("This person's access was revoked. Invite them again to restore it.")
+        raise Conflict(_("This person's access was revoked. Invite them again to restore it."))
     if room.archived:
-        raise Conflict("This room is archived. Restore it before resending invites.")
+        raise Conflict(_("This room is archived. Restore it before resending invites."))
     ratelimit.consume(
         session,
         f"resend:{invite.public_id}",
         limit=5,
         window=timedelta(hours=1),
-        message="This invite was resent several times in the last hour. Please wait before sending it again.",
+        message=_(
+            "This invite was resent several times in the last hour. Please wait before sending it again."
+        ),
     )
     _send_invite(session, links=links, renderer=renderer, room=room, invite=invite, seller=seller)
     audit.record(
@@ -269,12 +294,12 @@ def list_invites(session: Session, *, room: Room, include_revoked: bool = True) 
 
 def get_invite(session: Session, *, room: Room, invite_id: str) -> Invite:
     if not has_prefix(invite_id, "inv"):
-        raise NotFound("No such person in this room.")
+        raise NotFound(_("No such person in this room."))
     invite = session.exec(
         select(Invite).where(Invite.room_id == room.id, Invite.public_id == invite_id)
     ).first()
     if invite is None:
-        raise NotFound("No such person in this room.")
+        raise NotFound(_("No such person in this room."))
     return invite
 
 
@@ -298,14 +323,14 @@ def pending_requests(session: Session, *, room: Room) -> list[AccessRequest]:
 
 def get_request(session: Session, *, room: Room, request_id: str) -> AccessRequest:
     if not has_prefix(request_id, "areq"):
-        raise NotFound("No such access request.")
+        raise NotFound(_("No such access request."))
     row = session.exec(
         select(AccessRequest).where(
             AccessRequest.room_id == room.id, AccessRequest.public_id == request_id
         )
     ).first()
     if row is None:
-        raise NotFound("No such access request.")
+        raise NotFound(_("No such access request."))
     return row
 
 
@@ -320,7 +345,9 @@ def decide_request(
     renderer: MailRenderer,
 ) -> AccessRequest:
     if request.status != "pending":
-        raise Conflict(f"This request was already {request.status}.")
+        if request.status == "approved":
+            raise Conflict(_("This request was already approved."))
+        raise Conflict(_("This request was already denied."))
     request.status = "approved" if approve else "denied"
     request.decided_at, request.decided_by_id = utcnow(), seller.id
     if approve:
@@ -352,6 +379,8 @@ def decide_request(
             template="access_denied",
             org_id=room.org_id,
             context={"room": room, "request": request, "seller": seller},
+            # Not a member of the room: the language of the room's owner.
+            locale=mail_locale(session, invite=None, room=room),
         )
     audit.record(
         session,
@@ -383,7 +412,7 @@ def bind_device(session: Session, *, invite: Invite, device_hash: str) -> None:
 
 def ensure_room_open(room: Room) -> None:
     if room.archived:
-        raise PermissionDenied("This deal room has been closed by its owner.")
+        raise PermissionDenied(_("This deal room has been closed by its owner."))
 
 
 def inspect_link(session: Session, *, signer: Signer, token: str, device_hash: str) -> LinkOpening:
@@ -415,7 +444,7 @@ def invite_for_token(
         payload, signed_at = signer.unsign_timed("invite", token)
     except TokenInvalid:
         raise LinkProblem(
-            "tampered", "This link is not valid. It may have been cut off or changed."
+            "tampered", _("This link is not valid. It may have been cut off or changed.")
         ) from None
     invite_id = payload.get("i") if isinstance(payload, dict) else None
     invite = None
@@ -423,12 +452,12 @@ def invite_for_token(
         invite = session.exec(select(Invite).where(Invite.public_id == invite_id)).first()
     room = session.get(Room, invite.room_id) if invite is not None else None
     if invite is None or room is None:
-        raise LinkProblem("unknown", "We could not find the room this link belongs to.")
+        raise LinkProblem("unknown", _("We could not find the room this link belongs to."))
     ensure_room_open(room)
     if invite.revoked:
-        raise AccessRevoked("Your access to this room was revoked.")
+        raise AccessRevoked(_("Your access to this room was revoked."))
     if check_expiry and utcnow() - signed_at > timedelta(days=room.invite_expiry_days):
-        raise LinkProblem("expired", "This link has expired.")
+        raise LinkProblem("expired", _("This link has expired."))
     return invite, room
 
 
@@ -441,9 +470,20 @@ def request_fresh_link(
         f"fresh-link:{invite.public_id}",
         limit=3,
         window=timedelta(hours=1),
-        message="A new link was already sent several times. Please check your inbox or wait an hour.",
+        message=_(
+            "A new link was already sent several times. Please check your inbox or wait an hour."
+        ),
     )
-    _send_invite(session, links=links, renderer=renderer, room=room, invite=invite, seller=None)
+    # Asked for from the browser in use right now: mail in the language it shows.
+    _send_invite(
+        session,
+        links=links,
+        renderer=renderer,
+        room=room,
+        invite=invite,
+        seller=None,
+        locale=i18n.current_locale(),
+    )
 
 
 class VerifyOutcome(Enum):
@@ -471,20 +511,22 @@ def start_verification(
         f"verify-start:{device_hash}",
         limit=10,
         window=timedelta(hours=1),
-        message="Too many verification attempts from this browser. Please try again later.",
+        message=_("Too many verification attempts from this browser. Please try again later."),
     )
     ratelimit.consume(
         session,
         f"verify-email:{room.id}:{email}",
         limit=5,
         window=timedelta(hours=1),
-        message="Several codes were already sent to this address. Please check your inbox or try again later.",
+        message=_(
+            "Several codes were already sent to this address. Please check your inbox or try again later."
+        ),
     )
     existing = session.exec(
         select(Invite).where(Invite.room_id == room.id, Invite.email == email)
     ).first()
     if existing is not None and existing.revoked:
-        raise AccessRevoked("Your access to this room was revoked.")
+        raise AccessRevoked(_("Your access to this room was revoked."))
     if existing is not None or validate.domain_of(email) in room.domains:
         code = six_digit_code()
         session.add(
@@ -502,6 +544,7 @@ def start_verification(
             to=email,
             template="verify_code",
             org_id=room.org_id,
+            locale=i18n.current_locale(),  # the code is awaited in this very browser
             context={
                 "room": room,
                 "code": code,
@@ -517,8 +560,8 @@ def start_verification(
         )
     ).first()
     if pending is None:
-        name = validate.text(name, "name", label="Name", required=False)
-        message = validate.long_text(message, "message", label="Message", max_length=1000)
+        name = validate.text(name, "name", label=_("Name"), required=False)
+        message = validate.long_text(message, "message", label=_("Message"), max_length=1000)
         request = AccessRequest(
             org_id=room.org_id,
             room_id=pk(room),
@@ -537,6 +580,8 @@ def start_verification(
                 to=owner.email,
                 template="access_request",
                 org_id=room.org_id,
+                locale=owner.locale,
+                timezone=owner.timezone,
                 context={"room": room, "request": request, "via": via},
             )
         audit.record(
@@ -586,9 +631,9 @@ def confirm_code(
         .order_by(col(EmailCode.created_at).desc(), col(EmailCode.id).desc())
     ).first()
     if row is None or row.expires_at < now:
-        return CodeCheck(error="This code has expired. Ask for a new one.", locked=True)
+        return CodeCheck(error=_("This code has expired. Ask for a new one."), locked=True)
     if row.attempts >= policy.code_attempts:
-        return CodeCheck(error="Too many wrong codes. Ask for a new code.", locked=True)
+        return CodeCheck(error=_("Too many wrong codes. Ask for a new code."), locked=True)
     if (
         len(code) != 6
         or keyed_hash(policy.secret_key, f"{room.id}:{email}:{code}") != row.code_hash
@@ -596,16 +641,20 @@ def confirm_code(
         row.attempts += 1
         left = policy.code_attempts - row.attempts
         if left <= 0:
-            return CodeCheck(error="Too many wrong codes. Ask for a new code.", locked=True)
+            return CodeCheck(error=_("Too many wrong codes. Ask for a new code."), locked=True)
         return CodeCheck(
-            error=f"That code is not right. {left} attempt{'s' if left != 1 else ''} left."
+            error=ngettext(
+                "That code is not right. %(num)d attempt left.",
+                "That code is not right. %(num)d attempts left.",
+                left,
+            )
         )
     row.used_at = now
     invite = session.exec(
         select(Invite).where(Invite.room_id == room.id, Invite.email == email)
     ).first()
     if invite is not None and invite.revoked:
-        raise AccessRevoked("Your access to this room was revoked.")
+        raise AccessRevoked(_("Your access to this room was revoked."))
     if invite is None:
         invite = Invite(
             org_id=room.org_id,
@@ -631,14 +680,14 @@ def viewer_invite(session: Session, *, room: Room, invite_id: str) -> Invite:
     """The invite a buyer cookie claims for this room, re-checked on every request."""
     ensure_room_open(room)
     if not has_prefix(invite_id, "inv"):
-        raise NotFound("Open your personal invite link to enter this room.")
+        raise NotFound(_("Open your personal invite link to enter this room."))
     invite = session.exec(
         select(Invite).where(Invite.public_id == invite_id, Invite.room_id == room.id)
     ).first()
     if invite is None:
-        raise NotFound("Open your personal invite link to enter this room.")
+        raise NotFound(_("Open your personal invite link to enter this room."))
     if invite.revoked:
-        raise AccessRevoked("Your access to this room was revoked.")
+        raise AccessRevoked(_("Your access to this room was revoked."))
     now = utcnow()
     if invite.last_seen_at is None or (now - invite.last_seen_at).total_seconds() > 60:
         invite.last_seen_at = now

@@ -8,21 +8,33 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from . import notify, ratelimit
+from . import chat, notify, ratelimit
 from .db import Database
+from .links import Links
 
 log = logging.getLogger("dealroom.jobs")
 
 
 class Jobs:
-    def __init__(self, db: Database, smtp: notify.SmtpConfig | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        smtp: notify.SmtpConfig | None,
+        *,
+        mail: notify.MailRenderer | None = None,
+        links: Links | None = None,
+    ) -> None:
         self.db = db
         self.smtp = smtp
+        self.mail = mail
+        self.links = links
         self.scheduler = BackgroundScheduler(
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
         )
         self.scheduler.add_job(self.deliver_mail, "interval", seconds=5, id="mail")
         self.scheduler.add_job(self.housekeeping, "interval", minutes=30, id="housekeeping")
+        if mail is not None and links is not None:
+            self.scheduler.add_job(self.chat_digests, "interval", seconds=30, id="chat-digests")
 
     def start(self) -> None:
         self.scheduler.start()
@@ -41,6 +53,16 @@ class Jobs:
             notify.deliver_pending(self.db, self.smtp)
         except Exception:  # noqa: BLE001 - a job must survive a bad tick; the next one retries
             log.exception("mail delivery failed")
+
+    def chat_digests(self) -> None:
+        """Grouped chat notification mails (at most one per person per chat.DIGEST_WINDOW)."""
+        if self.mail is None or self.links is None:
+            return
+        try:
+            if chat.send_digests(self.db, renderer=self.mail, links=self.links):
+                self.kick_mail()
+        except Exception:  # noqa: BLE001
+            log.exception("chat digests failed")
 
     def housekeeping(self) -> None:
         try:

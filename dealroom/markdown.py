@@ -8,6 +8,7 @@ every link opens with rel="noopener noreferrer nofollow".
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
@@ -68,7 +69,13 @@ def sanitize_html(html: str) -> str:
 
 def render(text: str) -> Markup:
     """Markdown to sanitized HTML, safe to put in a template unescaped."""
-    return Markup(sanitize_html(_md.render(text or "")))  # noqa: S704 - sanitized just above
+    return _render(text or "")
+
+
+@lru_cache(maxsize=4096)
+def _render(text: str) -> Markup:
+    # Pure function of the text: a chat history is re-rendered on every page view otherwise.
+    return Markup(sanitize_html(_md.render(text)))  # noqa: S704 - sanitized just above
 
 
 def mentions(text: str) -> list[str]:

@@ -23,6 +23,7 @@ import jinja2
 from sqlalchemy import update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from . import i18n
 from .db import Database, utcnow
 
 log = logging.getLogger("dealroom.mail")
@@ -51,16 +52,51 @@ class OutboxMail(SQLModel, table=True):
 
 
 class MailRenderer:
-    """Renders `emails/<name>.subject.txt`, `.txt` and `.html` templates."""
+    """Renders `emails/<name>.subject.txt`, `.txt` and `.html` templates in the recipient's
+    language and time zone (not the language of whoever caused the mail)."""
 
     def __init__(self, env: jinja2.Environment) -> None:
         self.env = env
 
-    def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
-        subject = self.env.get_template(f"emails/{template}.subject.txt").render(context)
-        text = self.env.get_template(f"emails/{template}.txt").render(context)
-        html = self.env.get_template(f"emails/{template}.html").render(context)
+    def render(
+        self,
+        template: str,
+        context: Mapping[str, Any],
+        *,
+        locale: str | None = None,
+        timezone: str | None = None,
+    ) -> tuple[str, str, str]:
+        with i18n.using(locale or i18n.DEFAULT_LOCALE, timezone or i18n.DEFAULT_TIMEZONE):
+            context = {**context, "lang": i18n.current_locale()}
+            subject = self.env.get_template(f"emails/{template}.subject.txt").render(context)
+            text = self.env.get_template(f"emails/{template}.txt").render(context)
+            html = self.env.get_template(f"emails/{template}.html").render(context)
         return " ".join(subject.split()), text, html
+
+
+def recipient_preferences(
+    session: Session, *, to: str, org_id: int | None
+) -> tuple[str | None, str | None]:
+    """(locale, time zone) of a mail recipient nobody named one for: a seller's own settings;
+    else, for a buyer of the organisation, the language they last used in one of its rooms, or
+    that room owner's; else nothing known (English)."""
+    from .accounts import User
+    from .invites import Invite, mail_locale
+    from .rooms import Room
+
+    address = to.strip().lower()
+    user = session.exec(select(User).where(User.email == address)).first()
+    if user is not None:
+        return user.locale, user.timezone
+    if org_id is None:
+        return None, None
+    query = select(Invite).where(Invite.org_id == org_id, Invite.email == address)
+    query = query.order_by(col(Invite.last_seen_at).desc().nulls_last(), col(Invite.id).desc())
+    buyer = session.exec(query).first()
+    room = session.get(Room, buyer.room_id) if buyer is not None else None
+    if buyer is None or room is None:
+        return None, None
+    return mail_locale(session, invite=buyer, room=room), None
 
 
 def queue_mail(
@@ -71,8 +107,15 @@ def queue_mail(
     template: str,
     context: Mapping[str, Any],
     org_id: int | None = None,
+    locale: str | None = None,
+    timezone: str | None = None,
 ) -> OutboxMail:
-    subject, text, html = renderer.render(template, context)
+    """Render and store a mail. Pass the recipient's `locale` (and `timezone`) when known
+    (`invites.mail_locale` for a buyer); otherwise they are looked up from the address."""
+    if locale is None:
+        locale, found_zone = recipient_preferences(session, to=to, org_id=org_id)
+        timezone = timezone or found_zone
+    subject, text, html = renderer.render(template, context, locale=locale, timezone=timezone)
     mail = OutboxMail(
         org_id=org_id, kind=template, to_addr=to, subject=subject, text_body=text, html_body=html
     )

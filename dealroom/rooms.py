@@ -13,6 +13,7 @@ from . import validate
 from .accounts import User
 from .db import pk, utcnow
 from .errors import NotFound
+from .i18n import _
 from .ids import has_prefix, new_id
 
 STAGES = ("discovery", "evaluation", "decision", "closed-won", "closed-lost")
@@ -57,21 +58,21 @@ class _RoomFields(TypedDict, total=False):
 def _fields(data: dict[str, object], *, partial: bool) -> _RoomFields:
     """Validate the editable fields present in `data` (all required ones unless partial)."""
     checks: dict[str, Callable[[], object]] = {
-        "name": lambda: validate.text(data.get("name"), "name", label="Deal name"),
+        "name": lambda: validate.text(data.get("name"), "name", label=_("Deal name")),
         "buyer_company": lambda: validate.text(
-            data.get("buyer_company"), "buyer_company", label="Buyer company"
+            data.get("buyer_company"), "buyer_company", label=_("Buyer company")
         ),
         "stage": lambda: validate.choice(
-            data.get("stage"), "stage", label="Stage", options=STAGES, default="discovery"
+            data.get("stage"), "stage", label=_("Stage"), options=STAGES, default="discovery"
         ),
         "welcome_message": lambda: validate.long_text(
-            data.get("welcome_message"), "welcome_message", label="Welcome message"
+            data.get("welcome_message"), "welcome_message", label=_("Welcome message")
         ),
         "allowed_domains": lambda: ",".join(validate.domains(data.get("allowed_domains"))),
         "invite_expiry_days": lambda: validate.integer(
             data.get("invite_expiry_days"),
             "invite_expiry_days",
-            label="Link lifetime (days)",
+            label=_("Link lifetime (days)"),
             minimum=1,
             maximum=365,
         ),
@@ -119,12 +120,12 @@ def restore_room(session: Session, *, room: Room) -> Room:
 def get_room(session: Session, *, org_id: int, room_id: str) -> Room:
     """The room, if it belongs to this organisation; otherwise NotFound (never another tenant's)."""
     if not has_prefix(room_id, "room"):
-        raise NotFound("Room not found.")
+        raise NotFound(_("Room not found."))
     room = session.exec(
         select(Room).where(Room.public_id == room_id, Room.org_id == org_id)
     ).first()
     if room is None:
-        raise NotFound("Room not found.")
+        raise NotFound(_("Room not found."))
     return room
 
 

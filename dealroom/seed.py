@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from . import accounts, content, invites, rooms
+from . import accounts, content, invites, rooms, roomtemplates
 from .content import Upload
 from .links import Links
 from .notify import MailRenderer
@@ -16,6 +16,13 @@ from .storage import Storage
 
 DEMO_EMAIL = "demo@dealroom.local"
 DEMO_PASSWORD = "dealroom-demo"  # noqa: S105 - a published demo login, only created by seed-demo
+# The demo template's plan when the demo room has none: (milestone, title, owner, due).
+DEMO_TEMPLATE_PLAN = (
+    ("Kick-off", "Introductory call with the champion", "seller", "+2 days"),
+    ("Kick-off", "Share requirements and success criteria", "buyer", "+1 week"),
+    ("Technical validation", "Security review", "buyer", "+2 weeks"),
+    ("Commercials", "Send the order form", "seller", "+4 weeks"),
+)
 
 
 @dataclass
@@ -55,13 +62,17 @@ def seed_demo(
                 "allowed_domains": "acme.example",
             },
         )
-        for title, pages in (
+        for title, section_title, stages, pages in (
             (
                 "Proposal",
+                "Proposal",
+                "evaluation,decision",
                 [["Northwind for Acme Corp", "Proposal"], ["Scope and timeline"], ["Pricing"]],
             ),
             (
                 "Security overview",
+                "Security",
+                "evaluation",
                 [
                     ["Security overview", "SOC 2 Type II, ISO 27001"],
                     ["Data residency: Tokyo region"],
@@ -77,7 +88,18 @@ def seed_demo(
                 org_public_id=org.public_id,
                 upload=Upload(filename=f"{title}.pdf", file=io.BytesIO(data), size=len(data)),
                 title=title,
+                section=content.section_named(session, room=room, title=section_title),
+                stages_=stages,
             )
+        # A library video, shared by every room that adds it.
+        tour = content.create_link_document(
+            session,
+            user=user,
+            url="https://www.youtube.com/watch?v=aqz-KE-bpKQ",
+            title="Product tour (video)",
+            stages_="discovery,evaluation",
+        )
+        content.place(session, room=room, document=tour, user=user)
         for email, name, role in (
             ("kato@acme.example", "Kato Haruki", "champion"),
             ("suzuki@acme.example", "Suzuki Aya", "economic_buyer"),
@@ -93,6 +115,18 @@ def seed_demo(
                 renderer=renderer,
                 send=False,
             )
+        # Last, so it holds everything above: a room template made from the demo room, which
+        # "New room" offers (its uploads are the room's own, so the template keeps the video).
+        saved = roomtemplates.save_as_template(
+            session, user=user, room=room, data={"name": "Enterprise evaluation"}
+        )
+        if not roomtemplates.load_template(session, template=saved.template).tasks:
+            for milestone, title, owner, due in DEMO_TEMPLATE_PLAN:
+                roomtemplates.add_task(
+                    session,
+                    template=saved.template,
+                    data={"milestone": milestone, "title": title, "owner": owner, "due": due},
+                )
     # The demo room may have been archived or emptied since; then there is no link to print.
     room_url = buyer_link = ""
     for demo_room in rooms.list_rooms(session, org_id=user.org_id, limit=1):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from .errors import InvalidInput
+from .i18n import _
 
 _EMAIL = re.compile(
     r"^[^@\s<>\"',;]+@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)$"
@@ -21,20 +22,22 @@ def storable(value: object, field: str) -> str:
     (valid in JSON as "\\ud800", but not encodable as UTF-8)."""
     result = str(value or "")
     if "\x00" in result:
-        raise InvalidInput(fields={field: "Must not contain NUL characters."})
+        raise InvalidInput(fields={field: _("Must not contain NUL characters.")})
     try:
         result.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(fields={field: "Must not contain unpaired surrogates."}) from None
+        raise InvalidInput(fields={field: _("Must not contain unpaired surrogates.")}) from None
     return result
 
 
 def email(value: object, field: str = "email") -> str:
     text = storable(value, field).strip().lower()
     if not text:
-        raise InvalidInput(fields={field: "Enter an email address."})
+        raise InvalidInput(fields={field: _("Enter an email address.")})
     if len(text) > 254 or not _EMAIL.match(text):
-        raise InvalidInput(fields={field: f"“{text[:80]}” is not a valid email address."})
+        raise InvalidInput(
+            fields={field: _("“%(value)s” is not a valid email address.", value=text[:80])}
+        )
     return text
 
 
@@ -48,11 +51,17 @@ def domains(value: object, field: str = "allowed_domains") -> list[str]:
     items = [d.strip().lstrip("@").lower() for d in re.split(r"[\s,;]+", raw) if d.strip()]
     bad = [d for d in items if not _DOMAIN.match(d)]
     if bad:
-        raise InvalidInput(fields={field: f"Not a domain: {', '.join(bad[:3])}."})
+        raise InvalidInput(
+            fields={field: _("Not a domain: %(domains)s.", domains=", ".join(bad[:3]))}
+        )
     result = sorted(set(items))
     if len(",".join(result)) > MAX_DOMAINS_LENGTH:
         raise InvalidInput(
-            fields={field: f"Too many domains: at most {MAX_DOMAINS_LENGTH} characters in all."}
+            fields={
+                field: _(
+                    "Too many domains: at most %(max)s characters in all.", max=MAX_DOMAINS_LENGTH
+                )
+            }
         )
     return result
 
@@ -62,16 +71,20 @@ def text(
 ) -> str:
     result = " ".join(storable(value, field).split())
     if required and not result:
-        raise InvalidInput(fields={field: f"{label} is required."})
+        raise InvalidInput(fields={field: _("%(label)s is required.", label=label)})
     if len(result) > max_length:
-        raise InvalidInput(fields={field: f"{label} must be at most {max_length} characters."})
+        raise InvalidInput(fields={field: _too_long(label, max_length)})
     return result
+
+
+def _too_long(label: str, max_length: int) -> str:
+    return _("%(label)s must be at most %(max)s characters.", label=label, max=max_length)
 
 
 def long_text(value: object, field: str, *, label: str, max_length: int = 5000) -> str:
     result = storable(value, field).replace("\r\n", "\n").strip()
     if len(result) > max_length:
-        raise InvalidInput(fields={field: f"{label} must be at most {max_length} characters."})
+        raise InvalidInput(fields={field: _too_long(label, max_length)})
     return result
 
 
@@ -80,16 +93,24 @@ def choice(
 ) -> str:
     result = str(value or "").strip() or default
     if result not in options:
-        raise InvalidInput(fields={field: f"{label} must be one of: {', '.join(options)}."})
+        raise InvalidInput(
+            fields={
+                field: _(
+                    "%(label)s must be one of: %(options)s.",
+                    label=label,
+                    options=", ".join(options),
+                )
+            }
+        )
     return result
 
 
 def password(value: object, field: str = "password") -> str:
     result = str(value or "")
     if len(result) < 10:
-        raise InvalidInput(fields={field: "Use at least 10 characters for the password."})
+        raise InvalidInput(fields={field: _("Use at least 10 characters for the password.")})
     if len(result) > 256:
-        raise InvalidInput(fields={field: "The password is too long (256 characters at most)."})
+        raise InvalidInput(fields={field: _("The password is too long (256 characters at most).")})
     return result
 
 
@@ -97,9 +118,20 @@ def integer(value: object, field: str, *, label: str, minimum: int, maximum: int
     try:
         result = int(str(value).strip())
     except (TypeError, ValueError):
-        raise InvalidInput(fields={field: f"{label} must be a whole number."}) from None
+        raise InvalidInput(
+            fields={field: _("%(label)s must be a whole number.", label=label)}
+        ) from None
     if not minimum <= result <= maximum:
-        raise InvalidInput(fields={field: f"{label} must be between {minimum} and {maximum}."})
+        raise InvalidInput(
+            fields={
+                field: _(
+                    "%(label)s must be between %(min)s and %(max)s.",
+                    label=label,
+                    min=minimum,
+                    max=maximum,
+                )
+            }
+        )
     return result
 
 

@@ -3,15 +3,20 @@
 #
 # Each package is fetched with `npm pack` (no node_modules, no package.json
 # needed), and its minified build plus its LICENSE are copied in with the
-# version in the file name, e.g. static/vendor/htmx-2.0.11.min.js. Older
-# versions of the same files are removed and static/vendor/README.md is
-# regenerated. Commit the result.
+# version in the file name, e.g. static/vendor/htmx-2.0.11.min.js. A package
+# that needs several files (pdf.js: the library and its worker, which import
+# each other by relative URL) gets a directory instead, with the version in
+# its name: static/vendor/pdfjs-6.5.438/pdf.min.mjs. Older versions of the
+# same files are removed and static/vendor/README.md is regenerated. Commit
+# the result.
 set -euo pipefail
 
-# npm spec | name in static/vendor | file inside the package tarball
+# npm spec | name in static/vendor | file(s) inside the package tarball (comma separated)
 PACKAGES=(
     "htmx.org@~2.0|htmx|package/dist/htmx.min.js"          # htmx 2.0.x (not 4.x)
     "htmx-ext-sse@^2|htmx-ext-sse|package/dist/sse.min.js" # SSE extension for htmx 2
+    # PDF viewer (ES modules); the version is pinned in dealroom/web/content.py (PDFJS_VERSION)
+    "pdfjs-dist@^6|pdfjs|package/build/pdf.min.mjs,package/build/pdf.worker.min.mjs"
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,7 +45,24 @@ for entry in "${PACKAGES[@]}"; do
             license="$(grep -m1 -v '^[[:space:]]*$' "$work/package/LICENSE")"
         fi
     fi
-    [ -f "$work/$file" ] || { echo "vendor.sh: $spec has no $file" >&2; exit 1; }
+    IFS=',' read -r -a files <<<"$file"
+    for f in "${files[@]}"; do
+        [ -f "$work/$f" ] || { echo "vendor.sh: $spec has no $f" >&2; exit 1; }
+    done
+
+    if [ "${#files[@]}" -gt 1 ]; then
+        # Several files: one directory per version, e.g. static/vendor/pdfjs-6.5.438/.
+        dir="$name-$version"
+        find "$DEST" -mindepth 1 -maxdepth 1 -type d -name "$name-[0-9]*" ! -name "$dir" \
+            -print -exec rm -rf {} + | sed 's/^/removed /'
+        rm -rf "${DEST:?}/$dir"
+        mkdir -p "$DEST/$dir"
+        for f in "${files[@]}"; do cp "$work/$f" "$DEST/$dir/"; done
+        cp "$work/package/LICENSE" "$DEST/$dir/LICENSE.txt"
+        echo "vendored ${spec%@*} $version -> static/vendor/$dir/"
+        rows+=("| \`$dir/\` (${files[*]##*/}) | ${spec%@*} | $version | $license (\`$dir/LICENSE.txt\`) | \`$spec\` |")
+        continue
+    fi
 
     ext="${file##*/}"           # htmx.min.js / sse.min.js
     ext=".${ext#*.}"            # .min.js
@@ -72,5 +94,9 @@ done
     echo
     echo "htmx is pinned to 2.0.x: htmx 4 is a different major version, and"
     echo "htmx-ext-sse 2.x is the SSE extension that works with htmx 2."
+    echo
+    echo "pdf.js is two ES modules that load each other by relative URL, so they keep"
+    echo "their own names inside a versioned directory. After an update, set"
+    echo "\`PDFJS_VERSION\` in \`dealroom/web/content.py\` to the new version."
 } >"$DEST/README.md"
 echo "wrote static/vendor/README.md"

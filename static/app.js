@@ -26,6 +26,19 @@
       var p = doc.querySelector("#error p");
       text = p ? p.textContent : "";
     } catch (e) { /* fall through to the generic message */ }
-    box.textContent = text || "Something went wrong. Please reload the page and try again.";
+    box.textContent = text || document.body.dataset.errorMessage ||
+      "Something went wrong. Please reload the page and try again.";
   });
+
+  // Dates are shown in the reader's time zone: tell the server which one this browser uses
+  // (the dr_tz cookie; the server only accepts names from the zone database). Pages show UTC
+  // until the next request carries it.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && /^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone) &&
+        ("; " + document.cookie + ";").indexOf("; dr_tz=" + zone + ";") === -1) {
+      document.cookie = "dr_tz=" + zone + "; path=/; max-age=31536000; samesite=lax" +
+        (location.protocol === "https:" ? "; secure" : "");
+    }
+  } catch (e) { /* no Intl time zone support: dates stay in UTC */ }
 })();

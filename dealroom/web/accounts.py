@@ -7,8 +7,9 @@ from datetime import timedelta
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import accounts, notify, ratelimit
+from .. import accounts, i18n, notify, ratelimit
 from ..errors import Conflict, InvalidInput, RateLimited
+from ..i18n import _, ngettext
 from .auth import current_user, login, logout, require_seller
 from .handler import Req, Rollback, endpoint
 from .render import redirect, render
@@ -47,7 +48,17 @@ def signup(req: Req) -> Response:
         raise Rollback(
             render(req, "accounts/signup.html", {"values": values, "errors": errors}, status=422)
         ) from None
+    adopt_browser_preferences(req, user)
     return login(req, redirect(req, "/rooms"), user)
+
+
+def adopt_browser_preferences(req: Req, user: accounts.User) -> None:
+    """A new seller starts in the language the sign-up page was shown in, and the browser's
+    time zone; both can be changed on the preferences page."""
+    from .locale import TZ_COOKIE
+
+    zone = i18n.timezone_name(req.request.cookies.get(TZ_COOKIE)) or user.timezone
+    accounts.update_preferences(req.session, user=user, locale=i18n.current_locale(), timezone=zone)
 
 
 @endpoint(form=True)
@@ -66,7 +77,11 @@ def login_page(req: Req) -> Response:
             ratelimit.check(req.session, key, limit=limit, window=window, message="")
     except RateLimited as exc:
         minutes = max(1, round(exc.retry_after / 60))
-        message = f"Too many failed attempts. For your security, wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+        message = ngettext(
+            "Too many failed attempts. For your security, wait %(num)d minute and try again.",
+            "Too many failed attempts. For your security, wait %(num)d minutes and try again.",
+            minutes,
+        )
         return render(
             req,
             "accounts/login.html",
@@ -84,7 +99,7 @@ def login_page(req: Req) -> Response:
             "accounts/login.html",
             {
                 "values": {"email": email},
-                "error": "That email and password do not match an account.",
+                "error": _("That email and password do not match an account."),
                 "next": next_url,
             },
             status=400,

@@ -11,10 +11,12 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import invites, rooms
+from .. import invites, rooms, roomtemplates
 from ..errors import InvalidInput
+from ..i18n import _
 from ..invites import Invite
 from ..rooms import Room
+from .api_content import room_content
 from .auth import require_api_user
 from .handler import Req, endpoint
 from .openapi import spec
@@ -61,13 +63,13 @@ def invite_json(req: Req, invite: Invite, *, with_link: bool = False) -> dict[st
 
 def _object(req: Req) -> dict[str, Any]:
     if not isinstance(req.json, dict):
-        raise InvalidInput("The request body must be a JSON object.")
+        raise InvalidInput(_("The request body must be a JSON object."))
     return req.json
 
 
 def _text(key: str, value: object) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(fields={key: "Must be a string."})
+        raise InvalidInput(fields={key: _("Must be a string.")})
     return value
 
 
@@ -76,7 +78,7 @@ def _fields(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]
     strings a form sends). Values are then validated by the domain, with per-field messages."""
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise InvalidInput(fields={key: "Unknown field." for key in unknown[:10]})
+        raise InvalidInput(fields={key: _("Unknown field.") for key in unknown[:10]})
     out: dict[str, object] = {}
     for key in allowed:
         if key not in data:
@@ -88,7 +90,7 @@ def _fields(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]
             value = ",".join(_text(key, item) for item in items)
         elif key == "invite_expiry_days":
             if isinstance(value, bool) or not isinstance(value, int | str):
-                raise InvalidInput(fields={key: "Must be a whole number."})
+                raise InvalidInput(fields={key: _("Must be a whole number.")})
             value = str(value)
         else:
             value = _text(key, value)
@@ -99,7 +101,7 @@ def _fields(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]
 def _flag(data: dict[str, Any], key: str, default: bool) -> bool:
     value = data.pop(key, default)
     if not isinstance(value, bool):
-        raise InvalidInput(fields={key: "Must be true or false."})
+        raise InvalidInput(fields={key: _("Must be true or false.")})
     return value
 
 
@@ -126,12 +128,23 @@ def room_collection(req: Req) -> Response:
             archived=query.get("archived") == "true",
         )
         return JSONResponse({"data": [room_json(req, r) for r in found]})
-    data = _fields(_object(req), ROOM_FIELDS)
-    room = rooms.create_room(
-        req.session, user=user, data=data, default_expiry_days=req.settings.invite_expiry_days
+    body = dict(_object(req))
+    template_id = body.pop("template_id", None)  # a room from a template (room templates)
+    if template_id is not None and not isinstance(template_id, str):
+        raise InvalidInput(fields={"template_id": _("Must be a string.")})
+    created = roomtemplates.create_room(
+        req.session,
+        user=user,
+        data=_fields(body, ROOM_FIELDS),
+        template_id=template_id or "",
+        default_expiry_days=req.settings.invite_expiry_days,
     )
+    room = created.room
+    answer = room_json(req, room)
+    if created.template is not None:
+        answer.update(template_id=created.template.public_id, skipped_documents=created.skipped)
     location = str(req.request.url_for("api:room", room_id=room.public_id))
-    return JSONResponse(room_json(req, room), status_code=201, headers={"Location": location})
+    return JSONResponse(answer, status_code=201, headers={"Location": location})
 
 
 @endpoint(json=True)
@@ -191,6 +204,12 @@ async def openapi(request: Any) -> Response:
 
 routes = [
     Route("/api/v1/openapi.json", openapi, name="api:openapi"),
+    Route(
+        "/api/v1/rooms/{room_id}/content",
+        room_content,
+        methods=["GET", "POST"],
+        name="api:content",
+    ),
     Route("/api/v1/rooms", room_collection, methods=["GET", "POST"], name="api:rooms"),
     Route(
         "/api/v1/rooms/{room_id}", room_item, methods=["GET", "PATCH", "DELETE"], name="api:room"

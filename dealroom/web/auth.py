@@ -12,9 +12,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .. import accounts, invites, rooms
+from .. import accounts, i18n, invites, rooms
 from ..accounts import User
 from ..errors import NotFound, PermissionDenied
+from ..i18n import _
 from ..invites import Invite
 from ..rooms import Room
 from ..security import TokenInvalid, keyed_hash
@@ -77,14 +78,14 @@ def logout(req: Req, response: Response) -> Response:
 def require_seller(req: Req) -> User:
     user = current_user(req)
     if user is None:
-        raise LoginRequired("Log in to continue.")
+        raise LoginRequired(_("Log in to continue."))
     return user
 
 
 def require_admin(req: Req) -> User:
     user = require_seller(req)
     if not user.is_admin:
-        raise PermissionDenied("Only admins of your organisation can do this.")
+        raise PermissionDenied(_("Only admins of your organisation can do this."))
     return user
 
 
@@ -98,12 +99,12 @@ def require_room(req: Req, param: str = "room_id") -> tuple[User, Room]:
 def require_api_user(req: Req) -> User:
     """Bearer token only: the API never accepts cookies, so it needs no CSRF protection."""
     header = req.request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise LoginRequired("Send an API token as `Authorization: Bearer <token>`.")
+        raise LoginRequired(_("Send an API token as `Authorization: Bearer <token>`."))
     user = accounts.user_for_api_token(req.session, token.strip())
     if user is None:
-        raise LoginRequired("The API token is invalid or was revoked.")
+        raise LoginRequired(_("The API token is invalid or was revoked."))
     return user
 
 
@@ -173,11 +174,14 @@ def require_viewer(req: Req, param: str = "room_id") -> tuple[Room, Invite | Non
     gets the buyer view as a preview (invite None). Anyone else: 404, whether or not it exists."""
     room = rooms.get_room_by_public_id(req.session, req.param(param))
     if room is None:
-        raise NotFound("Open your personal invite link to enter this room.")
+        raise NotFound(_("Open your personal invite link to enter this room."))
     invite_id = viewer_grants(req).get(room.public_id)
     if invite_id is not None:
-        return room, invites.viewer_invite(req.session, room=room, invite_id=invite_id)
+        invite = invites.viewer_invite(req.session, room=room, invite_id=invite_id)
+        # Later mails to this buyer are written in the language they read the room in.
+        invites.remember_locale(invite, i18n.current_locale())
+        return room, invite
     user = current_user(req)
     if user is not None and user.org_id == room.org_id:
         return room, None
-    raise NotFound("Open your personal invite link to enter this room.")
+    raise NotFound(_("Open your personal invite link to enter this room."))

@@ -9,12 +9,16 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import accounts, content, invites
+from .. import accounts, invites
 from ..errors import InvalidInput, LinkProblem, RateLimited
 from ..invites import AccessPolicy, LinkState, VerifyOutcome
 from .auth import device_hash, grant_viewer, remember_device, require_viewer
+from .chat import chat_panel
+from .content import buyer_panel
 from .handler import Req, endpoint
+from .notes import panel as notes_panel
 from .render import redirect, render
+from .tasks import buyer_plan
 
 
 def _policy(req: Req) -> AccessPolicy:
@@ -177,8 +181,11 @@ def room_page(req: Req) -> Response:
         "preview": invite is None,
         "owner": owner,
         "org": accounts.get_org(req.session, room.org_id),
-        "items": content.list_items(req.session, room=room),
+        "content_panel": buyer_panel(req, room, invite),
         "people": invites.list_invites(req.session, room=room, include_revoked=False),
+        "notes_panel": notes_panel(req, room, can_edit=False),  # shared notes only
+        "plan_panel": buyer_plan(req, room, invite),
+        "chat_panel": chat_panel(req, room, seller=False, can_post=invite is not None),
     }
     return render(req, "buyer/room.html", ctx)
 

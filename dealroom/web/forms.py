@@ -11,6 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..content import Upload
 from ..errors import InvalidInput, MalformedRequest, TooLarge
+from ..i18n import _
 
 FORM_LIMITS = {"max_files": 0, "max_fields": 200, "max_part_size": 256 * 1024}
 
@@ -19,16 +20,18 @@ async def read_form(request: Request) -> FormData:
     try:
         return await request.form(**FORM_LIMITS)
     except MultiPartException as exc:
-        raise InvalidInput(f"The form could not be read: {exc.message}") from None
+        raise InvalidInput(
+            _("The form could not be read: %(reason)s", reason=exc.message)
+        ) from None
     except ClientDisconnect:
-        raise InvalidInput("The request was interrupted.") from None
+        raise InvalidInput(_("The request was interrupted.")) from None
 
 
 async def read_json(request: Request) -> Any:
     try:
         body = await request.body()
     except ClientDisconnect:
-        raise MalformedRequest("The request was interrupted.") from None
+        raise MalformedRequest(_("The request was interrupted.")) from None
     if not body:
         return {}
     try:
@@ -37,7 +40,7 @@ async def read_json(request: Request) -> Any:
         ValueError,
         RecursionError,
     ):  # UnicodeDecodeError is a ValueError; RecursionError: [[[[…
-        raise MalformedRequest("The request body is not valid JSON.") from None
+        raise MalformedRequest(_("The request body is not valid JSON.")) from None
 
 
 async def receive_upload(request: Request, max_bytes: int) -> FormData:
@@ -47,13 +50,15 @@ async def receive_upload(request: Request, max_bytes: int) -> FormData:
     if not content_type.startswith("multipart/form-data"):
         if content_type.startswith("application/x-www-form-urlencoded"):
             return await read_form(request)
-        raise InvalidInput("Send the file as multipart/form-data.")
+        raise InvalidInput(_("Send the file as multipart/form-data."))
     try:
         return await request.form(max_files=1, max_fields=50, max_part_size=256 * 1024)
     except MultiPartException as exc:
-        raise InvalidInput(f"The upload could not be read: {exc.message}") from None
+        raise InvalidInput(
+            _("The upload could not be read: %(reason)s", reason=exc.message)
+        ) from None
     except ClientDisconnect:
-        raise InvalidInput("The upload was interrupted.") from None
+        raise InvalidInput(_("The upload was interrupted.")) from None
 
 
 def upload_from(form: FormData | None, name: str = "file") -> Upload | None:
@@ -71,7 +76,9 @@ def upload_from(form: FormData | None, name: str = "file") -> Upload | None:
 def require_upload(form: FormData | None, max_bytes: int, name: str = "file") -> Upload:
     upload = upload_from(form, name)
     if upload is None:
-        raise InvalidInput(fields={name: "Choose a file to upload."})
+        raise InvalidInput(fields={name: _("Choose a file to upload.")})
     if upload.size > max_bytes:
-        raise TooLarge(f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+        raise TooLarge(
+            _("The file is larger than the %(mb)s MB limit.", mb=max_bytes // (1024 * 1024))
+        )
     return upload

@@ -126,26 +126,43 @@ def endpoint(
 def _run(
     handler: Handler, request: Request, services: Services, form: FormData | None, json: Any
 ) -> Response:
+    from .locale import seller_preferences
+
     write = request.method not in SAFE_METHODS
     try:
         with services.db.session(write=write) as session:
             req = Req(request, session, services, form, json)
             try:
-                response = handler(req)
+                # The seller's language applies to the handler's messages and its error pages.
+                with seller_preferences(req):
+                    response = handler(req)
             except Rollback as signal:
                 session.rollback()
                 return signal.response
             except DealroomError as exc:
                 # Render while the objects are still loaded, then let the block roll back.
                 session.info.pop("mail_queued", None)
-                response = error_response(request, exc, req=req)
+                with seller_preferences(req):
+                    response = error_response(request, exc, req=req)
                 raise _Answered(response) from exc
             mail_queued = session.info.pop("mail_queued", False)
+            committed = session.info.pop("after_commit", [])
     except _Answered as answered:
         return answered.response
     if mail_queued:
         services.kick_mail()
+    for callback in committed:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - the change is committed; the answer must still go out
+            log.exception("after-commit callback failed")
     return response
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction has committed (never after a rollback):
+    e.g. publishing a live event, whose receivers read the committed rows."""
+    session.info.setdefault("after_commit", []).append(callback)
 
 
 class _Answered(Exception):  # noqa: N818

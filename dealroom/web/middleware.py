@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import i18n
 from ..errors import TooLarge
+from ..i18n import _
 from ..security import Signer, TokenInvalid
 
 CSRF_COOKIE = "dr_csrf"
@@ -47,10 +49,11 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 def _forbidden_page(send: Send, message: str) -> Any:
+    title, back = _("Form expired"), _("Go back")
     body = (
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Form expired</title>"
-        f"<main style='font-family:sans-serif;max-width:40rem;margin:4rem auto'><h1>Form expired</h1><p>{message}</p>"
-        "<p><a href='javascript:history.back()'>Go back</a></p></main>"
+        f"<!doctype html><html lang={i18n.current_locale()}><meta charset=utf-8><title>{title}</title>"
+        f"<main style='font-family:sans-serif;max-width:40rem;margin:4rem auto'><h1>{title}</h1><p>{message}</p>"
+        f"<p><a href='javascript:history.back()'>{back}</a></p></main>"
     ).encode()
 
     async def answer() -> None:
@@ -112,7 +115,9 @@ class SecurityMiddleware:
             if problem is None:
                 supplied, receive = await self._supplied_token(scope, receive, content_type)
                 if new_cookie or not supplied or not secrets.compare_digest(supplied, token):
-                    problem = "This form has expired or was sent from another page. Reload the page and try again."
+                    problem = _(
+                        "This form has expired or was sent from another page. Reload the page and try again."
+                    )
             if problem:
                 await _forbidden_page(send, problem)
                 return
@@ -142,12 +147,12 @@ class SecurityMiddleware:
     def _origin_problem(self, scope: Scope) -> str | None:
         origin = _header(scope, b"origin")
         if not origin or origin == "null":
-            return None if not origin else "Requests from this origin are not accepted."
+            return None if not origin else _("Requests from this origin are not accepted.")
         host = _header(scope, b"host")
         scheme = scope.get("scheme", "http")
         if origin in (self.base_origin, f"{scheme}://{host}"):
             return None
-        return "Requests from another site are not accepted."
+        return _("Requests from another site are not accepted.")
 
     async def _supplied_token(
         self, scope: Scope, receive: Receive, content_type: str
@@ -190,7 +195,10 @@ class SecurityMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise TooLarge(
-                        f"The request is larger than the {limit // (1024 * 1024)} MB limit."
+                        _(
+                            "The request is larger than the %(mb)s MB limit.",
+                            mb=limit // (1024 * 1024),
+                        )
                     )
             return message
 
@@ -199,11 +207,13 @@ class SecurityMiddleware:
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         mb = limit // (1024 * 1024)
         if scope["path"].startswith("/api/"):
-            message = f"The request is larger than the {mb} MB limit."
+            message = _("The request is larger than the %(mb)s MB limit.", mb=mb)
             body = json.dumps({"error": {"code": "too_large", "message": message}}).encode()
             kind = b"application/json"
         else:
-            body = f"<!doctype html><title>Too large</title><h1>Too large</h1><p>The upload is larger than the {mb} MB limit.</p>".encode()
+            title = _("Too large")
+            text = _("The upload is larger than the %(mb)s MB limit.", mb=mb)
+            body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{text}</p>".encode()
             kind = b"text/html; charset=utf-8"
         await send(
             {

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
 from starlette.templating import Jinja2Templates
 
+from .. import i18n
 from ..errors import DealroomError
 from ..settings import PROJECT_ROOT
 from . import htmx
@@ -30,36 +32,42 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    # Catalogs come with the language work; until then every string passes through unchanged.
-    # The i18n extension adds this method at runtime; jinja2's types cannot declare it.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.filters["datetime"] = format_datetime
-    env.filters["date"] = format_date
-    env.filters["ago"] = ago
+    # One environment for every language: the callables read the locale of the current request
+    # (or mail recipient) from a context variable. The i18n extension adds this method at
+    # runtime; jinja2's types cannot declare it.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.jinja_gettext, i18n.jinja_ngettext, newstyle=True
+    )
+    env.globals["url_for"] = url_for
+    env.globals["current_locale"] = i18n.current_locale
+    env.globals["languages"] = i18n.LANGUAGE_NAMES
+    env.filters["datetime"] = i18n.format_datetime
+    env.filters["date"] = i18n.format_date
+    env.filters["ago"] = i18n.format_ago
+    env.filters["label"] = i18n.label
     return env
 
 
-def format_datetime(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-def format_date(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else ""
-
-
-def ago(value: datetime | None) -> str:
-    if value is None:
-        return "never"
-    from ..db import utcnow
-
-    seconds = int((utcnow() - value).total_seconds())
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+@jinja2.pass_context
+def url_for(context: Any, name: str, /, **path_params: Any) -> URL:
+    """Starlette's `url_for`, without its linear scan: the router tries every route in turn and
+    each miss raises an exception, which made URL building most of a big room page's render
+    time. Routes are indexed by name once per router."""
+    request: Request = context["request"]
+    router = request.scope["router"]
+    index: dict[str, BaseRoute] | None = getattr(router, "_dealroom_url_index", None)
+    if index is None:
+        index = {route.name: route for route in router.routes if getattr(route, "name", None)}
+        router._dealroom_url_index = index
+    route = index.get(name)
+    if route is None:
+        return request.url_for(name, **path_params)
+    # Same absolute URL as Starlette's, joined as text: URLPath.make_absolute_url re-parses the
+    # base URL on every call.
+    base = request.scope.get("dealroom.url_base")
+    if base is None:
+        base = request.scope["dealroom.url_base"] = str(request.base_url).rstrip("/")
+    return URL(base + route.url_path_for(name, **path_params))
 
 
 def make_templates(env: jinja2.Environment) -> Jinja2Templates:
@@ -73,6 +81,7 @@ def _base_context(request: Request, req: Req | None) -> dict[str, Any]:
         "csrf_token": state.get("csrf_token", ""),
         "user": req.cache.get("user") if req is not None else None,
         "is_htmx": htmx.is_htmx(request),
+        "lang": i18n.current_locale(),
     }
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import content, invites, rooms
+from .. import invites, rooms, roomtemplates
 from ..errors import Conflict, InvalidInput
 from ..rooms import STAGES
 from .auth import require_room, require_seller
+from .chat import chat_panel
+from .content import seller_panel
 from .handler import Req, Rollback, endpoint
 from .htmx import is_htmx
+from .notes import panel as notes_panel
 from .render import redirect, render
+from .roomtemplates import new_room_choices, new_room_defaults, room_url, skipped_note
+from .tasks import seller_plan
 
 ROOM_FIELDS = (
     "name",
@@ -45,36 +50,31 @@ def room_list(req: Req) -> Response:
 def room_new(req: Req) -> Response:
     user = require_seller(req)
     if req.request.method == "GET":
-        return render(
-            req,
-            "rooms/new.html",
-            {"values": {"stage": "discovery"}, "errors": {}, "stages": STAGES},
-        )
-    values = req.fields(*ROOM_FIELDS)
+        values, errors = new_room_defaults(req, user)
+        ctx = {"values": values, "errors": errors, "stages": STAGES}
+        return render(req, "rooms/new.html", {**ctx, **new_room_choices(req, user, values)})
+    values = req.fields(*ROOM_FIELDS, "template_id")
     try:
-        room = rooms.create_room(
+        # A blank room, or one made from the chosen template (room templates).
+        created = roomtemplates.create_room(
             req.session,
             user=user,
-            data=dict(values),
+            data={key: values[key] for key in ROOM_FIELDS},
+            template_id=values["template_id"],
             default_expiry_days=req.settings.invite_expiry_days,
         )
     except InvalidInput as exc:
-        raise Rollback(
-            render(
-                req,
-                "rooms/new.html",
-                {"values": values, "errors": exc.fields, "stages": STAGES},
-                status=422,
-            )
-        ) from None
-    return redirect(req, f"/rooms/{room.public_id}")
+        ctx = {"values": values, "errors": exc.fields, "stages": STAGES}
+        ctx.update(new_room_choices(req, user, values))
+        raise Rollback(render(req, "rooms/new.html", ctx, status=422)) from None
+    return redirect(req, room_url(req, created))
 
 
 def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
     return {
         "room": room,
         "stages": STAGES,
-        "items": content.list_items(req.session, room=room),
+        "content_panel": seller_panel(req, room),
         "people": invites.list_invites(req.session, room=room),
         "requests": invites.pending_requests(req.session, room=room),
         "buyer_roles": invites.BUYER_ROLES,
@@ -83,8 +83,10 @@ def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
         "values": {},
         "errors": {},
         "buyer_link": req.services.links.buyer_room(room),
-        "max_upload_mb": req.settings.max_upload_mb,
-        "upload_errors": {},
+        "notes_panel": notes_panel(req, room, can_edit=True),
+        "plan_panel": seller_plan(req, room),
+        "chat_panel": chat_panel(req, room, seller=True, can_post=True),
+        "template_skipped": skipped_note(req),
     }
 
 

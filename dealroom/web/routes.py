@@ -8,11 +8,26 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ..errors import DealroomError, NotFound
+from ..i18n import _
 from .errors import error_response
 
 
 def all_routes() -> list[BaseRoute]:
-    from . import accounts, api, buyer, content, health, rooms, team
+    from . import (
+        accounts,
+        api,
+        buyer,
+        chat,
+        content,
+        health,
+        library,
+        notes,
+        preferences,
+        rooms,
+        roomtemplates,
+        tasks,
+        team,
+    )
 
     return [
         *health.routes,
@@ -20,7 +35,13 @@ def all_routes() -> list[BaseRoute]:
         *team.routes,
         *rooms.routes,
         *content.routes,
+        *library.routes,
         *buyer.routes,
+        *notes.routes,
+        *tasks.routes,
+        *chat.routes,
+        *preferences.routes,
+        *roomtemplates.routes,
         *api.routes,
     ]
 
@@ -36,13 +57,13 @@ class _ServerError(DealroomError):
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    return error_response(request, NotFound("There is nothing at this address."))
+    return error_response(request, NotFound(_("There is nothing at this address.")))
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
     response = error_response(
-        request, _MethodNotAllowed("This address does not accept that method.")
+        request, _MethodNotAllowed(_("This address does not accept that method."))
     )
     if headers:
         response.headers.update(headers)
@@ -52,5 +73,5 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     return error_response(
         request,
-        _ServerError("Something went wrong on our side. It has been logged; please try again."),
+        _ServerError(_("Something went wrong on our side. It has been logged; please try again.")),
     )

@@ -7,8 +7,10 @@ from starlette.routing import Route
 
 from .. import accounts, audit
 from ..errors import Conflict, InvalidInput, LinkProblem
+from ..i18n import _
 from ..notify import queue_mail
 from ..security import TokenExpired, TokenInvalid
+from .accounts import adopt_browser_preferences
 from .auth import login, logout, require_admin, require_seller
 from .handler import Req, Rollback, endpoint
 from .render import redirect, render
@@ -54,6 +56,7 @@ def invite(req: Req) -> Response:
         to=team_invite.email,
         template="team_invite",
         org_id=admin.org_id,
+        locale=admin.locale,  # a future teammate: most likely reads what the inviter reads
         context={
             "inviter": admin,
             "org": accounts.get_org(req.session, admin.org_id),
@@ -97,10 +100,10 @@ def _team_invite(req: Req) -> accounts.TeamInvite:
         )
     except TokenExpired:
         raise LinkProblem(
-            "expired", "This invitation has expired. Ask your admin to invite you again."
+            "expired", _("This invitation has expired. Ask your admin to invite you again.")
         ) from None
     except TokenInvalid:
-        raise LinkProblem("tampered", "This invitation link is not valid.") from None
+        raise LinkProblem("tampered", _("This invitation link is not valid.")) from None
     public_id = data.get("t") if isinstance(data, dict) else None
     return accounts.get_team_invite(req.session, str(public_id))
 
@@ -123,6 +126,7 @@ def join(req: Req) -> Response:
             errors=exc.fields if isinstance(exc, InvalidInput) else {"name": exc.message},
         )
         raise Rollback(render(req, "team/join.html", ctx, status=422)) from None
+    adopt_browser_preferences(req, user)
     audit.record(
         req.session,
         org_id=user.org_id,

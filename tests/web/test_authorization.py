@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 from starlette.routing import Mount, Route
 
-from dealroom import accounts, content, invites
+from dealroom import accounts, chat, content, invites, notes, roomtemplates, tasks
 from dealroom.content import Upload
 from dealroom.pdfgen import simple_pdf
 from tests import factories
@@ -50,20 +50,93 @@ RULES = {
     "rooms:request_approve": "seller",
     "rooms:request_deny": "seller",
     "content:upload": "seller",
+    "content:add_link": "seller",
+    "content:add_from_library": "seller",
+    "content:arrange": "seller",
+    "content:edit": "seller",
+    "content:version": "seller",
+    "content:move": "seller",
     "content:remove": "seller",
     "content:toggle_download": "seller",
     "content:seller_file": "seller",
+    "content:section_add": "seller",
+    "content:section_rename": "seller",
+    "content:section_remove": "seller",
+    "content:section_move": "seller",
+    "content:view": "buyer",
     "content:buyer_file": "buyer",
+    "content:open": "buyer",
+    "library:list": "seller",
+    "library:upload": "seller",
+    "library:add_link": "seller",
+    "library:document": "seller",
+    "library:edit": "seller",
+    "library:version": "seller",
+    "library:archive": "seller",
+    "library:restore": "seller",
+    "library:add": "seller",
+    "library:file": "seller",
     "buyer:open": "link",
     "buyer:renew": "link",
     "buyer:verify": "link",
     "buyer:code": "link",
     "buyer:room": "buyer",
+    "tasks:page": "seller",
+    "tasks:add_milestone": "seller",
+    "tasks:edit_milestone": "seller",
+    "tasks:delete_milestone": "seller",
+    "tasks:add_task": "seller",
+    "tasks:edit_task": "seller",
+    "tasks:status": "seller",
+    "tasks:delete_task": "seller",
+    "tasks:comment": "seller",
+    "tasks:buyer_page": "buyer",
+    "tasks:buyer_add_task": "buyer",
+    "tasks:buyer_edit_task": "buyer",
+    "tasks:buyer_status": "buyer",
+    "tasks:buyer_delete_task": "buyer",
+    "tasks:buyer_comment": "buyer",
+    "api:tasks": "api",
+    "notes:list": "seller",
+    "notes:new": "seller",
+    "notes:detail": "seller",
+    "notes:edit": "seller",
+    "notes:visibility": "seller",
+    "notes:delete": "seller",
+    "notes:buyer_note": "buyer",
+    "api:notes": "api",
+    "api:note": "api",
+    "chat:seller": "seller",
+    "chat:seller_events": "seller",
+    "chat:buyer": "buyer",
+    "chat:buyer_events": "buyer",
+    "api:messages": "api",
+    "api:message": "api",
+    "preferences:page": "seller",
+    "preferences:language": "public",
     "api:openapi": "public",
     "api:rooms": "api",
     "api:room": "api",
     "api:invites": "api",
     "api:invite": "api",
+    "api:content": "api",
+    "templates:list": "seller",
+    "templates:new": "seller",
+    "templates:edit": "seller",
+    "templates:update": "seller",
+    "templates:archive": "seller",
+    "templates:restore": "seller",
+    "templates:section_add": "seller",
+    "templates:section_remove": "seller",
+    "templates:section_move": "seller",
+    "templates:item_add": "seller",
+    "templates:item_remove": "seller",
+    "templates:item_move": "seller",
+    "templates:task_add": "seller",
+    "templates:task_remove": "seller",
+    "templates:task_move": "seller",
+    "templates:save_room": "seller",
+    "api:templates": "api",
 }
 
 
@@ -90,6 +163,7 @@ def world(session, services):
     room = factories.room(session, seller_a, name=SECRET, welcome_message=f"{SECRET} welcome")
     org_a = accounts.get_org(session, seller_a.org_id)
     pdf = simple_pdf([[SECRET]])
+    section = content.add_section(session, room=room, title=SECRET)
     item = content.add_file(
         session,
         storage=services.storage,
@@ -98,7 +172,12 @@ def world(session, services):
         org_public_id=org_a.public_id,
         upload=Upload(filename="secret.pdf", file=io.BytesIO(pdf), size=len(pdf)),
         title=SECRET,
+        section=section,
     )
+    library_doc = content.create_link_document(
+        session, user=seller_a, url=f"https://{SECRET.lower()}.example/", title=SECRET
+    )
+    content.place(session, room=room, document=library_doc, user=seller_a)
     revoked = factories.invite(
         session, services, room, seller_a, email="gone@acme.example", name=SECRET
     )
@@ -114,6 +193,53 @@ def world(session, services):
     )
     session.add(request_row)
     token_row, _plain = accounts.create_api_token(session, user=seller_a, name=SECRET)
+    note_fields = {"meeting_date": "2026-03-02", "attendees": SECRET}
+    internal_note = notes.create_note(
+        session,
+        room=room,
+        user=seller_a,
+        data={**note_fields, "title": f"{SECRET} internal", "body": f"{SECRET} floor price"},
+    )
+    shared_note = notes.create_note(
+        session,
+        room=room,
+        user=seller_a,
+        data={**note_fields, "title": SECRET, "body": f"{SECRET} recap", "visibility": "shared"},
+    )
+    # The revoked buyer added and owns this task: were revocation ignored, they could change it.
+    milestone = tasks.add_milestone(
+        session, room=room, actor=tasks.Actor(user=seller_a), data={"title": SECRET}
+    )
+    task = tasks.add_task(
+        session,
+        room=room,
+        actor=tasks.Actor(invite=revoked),
+        data={
+            "milestone_id": milestone.public_id,
+            "title": SECRET,
+            "notes": SECRET,
+            "owner_id": revoked.public_id,
+        },
+    )
+    tasks.add_comment(session, room=room, actor=tasks.Actor(user=seller_a), task=task, body=SECRET)
+    chat.post_message(session, room=room, author=seller_a, body=f"{SECRET} hello")
+    chat.post_message(session, room=room, author=active, body=f"{SECRET} question")
+    internal_message = chat.post_message(
+        session, room=room, author=seller_a, body=f"{SECRET} floor price", internal=True
+    )
+    template = roomtemplates.create_template(
+        session, user=seller_a, data={"name": SECRET, "description": SECRET}
+    )
+    template_section = roomtemplates.add_section(session, template=template, title=SECRET)
+    template_item = roomtemplates.add_item(
+        session,
+        template=template,
+        document_id=library_doc.public_id,
+        section_id=template_section.public_id,
+    )
+    template_task = roomtemplates.add_task(
+        session, template=template, data={"milestone": SECRET, "title": SECRET, "due": "+7 days"}
+    )
 
     seller_b = factories.seller(session, org="Org B")
     room_b = factories.room(session, seller_b, name="B deal")
@@ -123,10 +249,21 @@ def world(session, services):
     return {
         "room": room,
         "item": item,
+        "section": section,
+        "library_doc": library_doc,
         "revoked": revoked,
         "active": active,
         "request": request_row,
         "token_row": token_row,
+        "internal_note": internal_note,
+        "shared_note": shared_note,
+        "milestone": milestone,
+        "task": task,
+        "internal_message": internal_message,
+        "template": template,
+        "template_section": template_section,
+        "template_item": template_item,
+        "template_task": template_task,
         "member": member_a,
         "seller_a": seller_a,
         "seller_b": seller_b,
@@ -141,9 +278,20 @@ def _path(route, world, services):
         "room_id": world["room"].public_id,
         "invite_id": world["active"].public_id,
         "item_id": world["item"].public_id,
+        "section_id": world["section"].public_id,
+        "doc_id": world["library_doc"].public_id,
         "request_id": world["request"].public_id,
         "user_id": world["member"].public_id,
         "token_id": world["token_row"].public_id,
+        "milestone_id": world["milestone"].public_id,
+        "task_id": world["task"].public_id,
+        "message_id": world["internal_message"].public_id,
+        "template_id": world["template"].public_id,
+        "tsec_id": world["template_section"].public_id,
+        "titem_id": world["template_item"].public_id,
+        "ttask_id": world["template_task"].public_id,
+        # The shared note: even the note a legitimate buyer may read is closed to outsiders.
+        "note_id": world["shared_note"].public_id,
         # Link routes get a link to *another* room: holding one link proves nothing about this room.
         "token": services.links.invite(world["buyer_b"]).rsplit("/", 1)[-1],
     }
@@ -234,7 +382,13 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
                     failures.append(
                         f"{who} got {response.status_code} at {method} {path} (rule {rule})"
                     )
-                if response.status_code == 303 and rule in ("seller", "admin"):
+                # Only a seller's own collection (e.g. creating in their own org) may redirect
+                # elsewhere than to the login page.
+                if (
+                    response.status_code == 303
+                    and rule in ("seller", "admin")
+                    and not own_collection
+                ):
                     if not response.headers["location"].startswith("/login"):
                         failures.append(
                             f"{who} was redirected to {response.headers['location']} at {method} {path}"
@@ -246,7 +400,12 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     room = world["room"]
     session.refresh(room)
     assert room.name == SECRET and room.stage == "discovery" and room.archived_at is None
-    assert session.get(content.ContentItem, world["item"].id) is not None
+    item = session.get(content.RoomItem, world["item"].id)
+    assert item is not None and item.allow_download and item.section_id == world["section"].id
+    assert session.get(content.Section, world["section"].id).title == SECRET
+    library_doc = session.get(content.Document, world["library_doc"].id)
+    assert library_doc.archived_at is None and library_doc.title == SECRET
+    assert [v.title for v in content.room_content(session, room=room).items] == [SECRET, SECRET]
     active = session.exec(
         select(invites.Invite).where(invites.Invite.id == world["active"].id)
     ).one()
@@ -255,6 +414,31 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     member = session.get(accounts.User, world["member"].id)
     assert member.role == "rep"
     assert session.get(accounts.ApiToken, world["token_row"].id).revoked_at is None
+    assert [(m.title, m.public_id) for m in tasks.list_milestones(session, room=room)] == [
+        (SECRET, world["milestone"].public_id)
+    ]
+    [task] = tasks.list_tasks(session, room=room)
+    assert (task.public_id, task.title, task.status) == (world["task"].public_id, SECRET, "todo")
+    assert [c.body for c in session.exec(select(tasks.TaskComment))] == [SECRET]
+    for key, visibility in (("internal_note", "internal"), ("shared_note", "shared")):
+        note = session.get(notes.Note, world[key].id)
+        assert (note.visibility, note.revision, note.deleted_at) == (visibility, 1, None)
+    assert len(session.exec(select(notes.NoteRevision)).all()) == 2
+    assert sorted(m.body for m in session.exec(select(chat.Message))) == [
+        f"{SECRET} floor price",
+        f"{SECRET} hello",
+        f"{SECRET} question",
+    ]
+    template = session.get(roomtemplates.RoomTemplate, world["template"].id)
+    assert (template.name, template.stage, template.archived_at) == (SECRET, "discovery", None)
+    view = roomtemplates.load_template(session, template=template)
+    assert [s.title for s in view.sections] == [SECRET]
+    assert [e.item.id for e in view.items] == [world["template_item"].id]
+    assert [(t.title, t.due) for t in view.tasks] == [(SECRET, "+7 days")]
+    org_a_templates = select(roomtemplates.RoomTemplate).where(
+        roomtemplates.RoomTemplate.org_id == room.org_id
+    )
+    assert len(session.exec(org_a_templates).all()) == 1
 
 
 def test_a_rep_cannot_use_admin_routes(world, new_browser, session):
@@ -270,3 +454,45 @@ def test_a_rep_cannot_use_admin_routes(world, new_browser, session):
     assert rep.get("/team/audit").status_code == 403
     # ... but may work on the organisation's rooms.
     assert rep.get(f"/rooms/{world['room'].public_id}").status_code == 200
+
+
+def test_a_buyer_of_the_room_reads_shared_notes_but_never_internal_ones(
+    world, services, new_browser
+):
+    buyer = new_browser()
+    assert buyer.enter(services.links.invite(world["active"])).status_code == 303
+    room_id = world["room"].public_id
+    internal = world["internal_note"].public_id
+    shared = world["shared_note"].public_id
+
+    page = buyer.get(f"/r/{room_id}")
+    assert page.status_code == 200
+    assert [c.note.public_id for c in page.context["notes_panel"].cards] == [shared]
+    assert f"{SECRET} recap" in page.text
+    assert shared_page_ok(buyer.get(f"/r/{room_id}/notes/{shared}"))
+
+    # Every other way in to the internal note: the buyer page, the seller pages and actions, the
+    # API (no cookie works there), with and without htmx.
+    attempts = [
+        buyer.get(f"/r/{room_id}/notes/{internal}"),
+        buyer.get(f"/r/{room_id}/notes/{internal}", headers={"HX-Request": "true"}),
+        buyer.get(f"/rooms/{room_id}/notes", follow_redirects=False),
+        buyer.get(f"/rooms/{room_id}/notes/{internal}", follow_redirects=False),
+        buyer.get(f"/rooms/{room_id}/notes/{internal}/edit", follow_redirects=False),
+        buyer.submit(f"/rooms/{room_id}/notes/{internal}/visibility", {"visibility": "shared"}),
+        buyer.get(f"/api/v1/rooms/{room_id}/notes"),
+        buyer.get(f"/api/v1/rooms/{room_id}/notes/{internal}"),
+    ]
+    for response in attempts:
+        assert response.status_code in (303, 401, 404), response.request.url
+        assert "floor price" not in response.text and f"{SECRET} internal" not in response.text
+    assert "floor price" not in page.text and f"{SECRET} internal" not in page.text
+    assert world["internal_note"].visibility == "internal"
+
+
+def shared_page_ok(response) -> bool:
+    return (
+        response.status_code == 200
+        and f"{SECRET} recap" in response.text
+        and "floor price" not in response.text
+    )
