@@ -49,11 +49,12 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 def _forbidden_page(send: Send, message: str) -> Any:
-    title, back = _("Form expired"), _("Go back")
+    # No inline style or javascript: link: the page is served under the same strict CSP.
+    title, home = _("Form expired"), _("Go to the start page")
     body = (
         f"<!doctype html><html lang={i18n.current_locale()}><meta charset=utf-8><title>{title}</title>"
-        f"<main style='font-family:sans-serif;max-width:40rem;margin:4rem auto'><h1>{title}</h1><p>{message}</p>"
-        f"<p><a href='javascript:history.back()'>{back}</a></p></main>"
+        f"<link rel=stylesheet href='/static/app.css'><main><section class='card narrow'>"
+        f"<h1>{title}</h1><p>{message}</p><p><a href='/'>{home}</a></p></section></main>"
     ).encode()
 
     async def answer() -> None:
