@@ -1098,3 +1098,43 @@ def mark_seen(session: Session, *, invite: Invite, view: ItemView) -> None:
             )
     except IntegrityError:
         pass
+
+
+# ---------------------------------------------------------------- buyer logo
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+
+
+def set_logo(session: Session, *, storage: Storage, room: Room, upload: Upload) -> StoredFile:
+    """The buyer's logo on the room page: an image of at most 2 MB."""
+    if upload.size > LOGO_MAX_BYTES:
+        raise InvalidInput(fields={"buyer_logo": _("The logo must be at most 2 MB.")})
+    try:
+        stored, kind, _pages = store_upload(
+            session, storage=storage, org_id=room.org_id, upload=upload
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(
+            fields={"buyer_logo": next(iter(exc.fields.values()), exc.message)}
+        ) from None
+    if kind != "image":
+        raise InvalidInput(
+            fields={"buyer_logo": _("The logo must be an image (PNG, JPEG, GIF or WebP).")}
+        )
+    room.buyer_logo_file_id = pk(stored)
+    return stored
+
+
+def remove_logo(session: Session, *, room: Room) -> None:
+    # The stored object stays: it is referenced by nothing else, and files are never deleted
+    # outside a rolled-back upload (see _discard_on_rollback).
+    room.buyer_logo_file_id = None
+
+
+def room_logo(session: Session, *, room: Room) -> StoredFile:
+    if room.buyer_logo_file_id is None:
+        raise NotFound(_("This room has no logo."))
+    stored = session.get(StoredFile, room.buyer_logo_file_id)
+    if stored is None or stored.org_id != room.org_id:
+        raise NotFound(_("This room has no logo."))
+    return stored

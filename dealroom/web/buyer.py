@@ -9,12 +9,12 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import accounts, invites
+from .. import accounts, content, invites
 from ..errors import InvalidInput, LinkProblem, RateLimited
 from ..invites import AccessPolicy, LinkState, VerifyOutcome
 from .auth import device_hash, grant_viewer, remember_device, require_viewer
 from .chat import chat_panel
-from .content import buyer_panel
+from .content import buyer_panel, deliver
 from .handler import Req, endpoint
 from .notes import panel as notes_panel
 from .render import redirect, render
@@ -190,10 +190,17 @@ def room_page(req: Req) -> Response:
     return render(req, "buyer/room.html", ctx)
 
 
+@endpoint
+def room_logo(req: Req) -> Response:
+    room, _invite = require_viewer(req)
+    return deliver(req, content.room_logo(req.session, room=room), as_download=False, stream=True)
+
+
 routes = [
     Route("/i/{token}", open_link, methods=["GET", "POST"], name="buyer:open"),
     Route("/i/{token}/renew", renew_link, methods=["POST"], name="buyer:renew"),
     Route("/i/{token}/verify", verify, methods=["GET", "POST"], name="buyer:verify"),
     Route("/i/{token}/code", code, methods=["GET", "POST"], name="buyer:code"),
     Route("/r/{room_id}", room_page, name="buyer:room"),
+    Route("/r/{room_id}/logo", room_logo, name="buyer:logo"),
 ]

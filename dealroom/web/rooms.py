@@ -5,12 +5,13 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import invites, rooms, roomtemplates
+from .. import content, invites, rooms, roomtemplates
 from ..errors import Conflict, InvalidInput
 from ..rooms import STAGES
 from .auth import require_room, require_seller
 from .chat import chat_panel
-from .content import seller_panel
+from .content import deliver, seller_panel
+from .forms import upload_from
 from .handler import Req, Rollback, endpoint
 from .htmx import is_htmx
 from .notes import panel as notes_panel
@@ -46,7 +47,16 @@ def room_list(req: Req) -> Response:
     return render(req, "rooms/list.html", ctx, fragment="rooms/_table.html")
 
 
-@endpoint(form=True)
+def _logo(req: Req, room: rooms.Room) -> None:
+    """Apply the form's optional logo upload (and its "remove" box) to the room."""
+    if req.field("remove_logo") == "1":
+        content.remove_logo(req.session, room=room)
+    upload = upload_from(req.form, "buyer_logo")
+    if upload is not None:
+        content.set_logo(req.session, storage=req.services.storage, room=room, upload=upload)
+
+
+@endpoint(upload=True)
 def room_new(req: Req) -> Response:
     user = require_seller(req)
     if req.request.method == "GET":
@@ -63,6 +73,7 @@ def room_new(req: Req) -> Response:
             template_id=values["template_id"],
             default_expiry_days=req.settings.invite_expiry_days,
         )
+        _logo(req, created.room)
     except InvalidInput as exc:
         ctx = {"values": values, "errors": exc.fields, "stages": STAGES}
         ctx.update(new_room_choices(req, user, values))
@@ -96,12 +107,13 @@ def room_detail(req: Req) -> Response:
     return render(req, "rooms/detail.html", _detail_context(req, room))
 
 
-@endpoint(form=True)
+@endpoint(upload=True)
 def room_edit(req: Req) -> Response:
     _user, room = require_room(req)
     values = {k: req.field(k) for k in ROOM_FIELDS if req.form is not None and k in req.form}
     try:
         rooms.update_room(req.session, room=room, data=dict(values))
+        _logo(req, room)
     except InvalidInput as exc:
         ctx = _detail_context(req, room)
         ctx.update(values=values, errors=exc.fields)
@@ -109,6 +121,12 @@ def room_edit(req: Req) -> Response:
             render(req, "rooms/detail.html", ctx, fragment="rooms/_settings.html", status=422)
         ) from None
     return redirect(req, f"/rooms/{room.public_id}")
+
+
+@endpoint
+def room_logo(req: Req) -> Response:
+    _user, room = require_room(req)
+    return deliver(req, content.room_logo(req.session, room=room), as_download=False, stream=True)
 
 
 @endpoint(form=True)
@@ -213,6 +231,7 @@ routes = [
     Route("/rooms/new", room_new, methods=["GET", "POST"], name="rooms:new"),
     Route("/rooms/{room_id}", room_detail, name="rooms:detail"),
     Route("/rooms/{room_id}/edit", room_edit, methods=["POST"], name="rooms:edit"),
+    Route("/rooms/{room_id}/logo", room_logo, name="rooms:logo"),
     Route("/rooms/{room_id}/archive", room_archive, methods=["POST"], name="rooms:archive"),
     Route("/rooms/{room_id}/restore", room_restore, methods=["POST"], name="rooms:restore"),
     Route("/rooms/{room_id}/invites", invite_create, methods=["POST"], name="rooms:invite"),

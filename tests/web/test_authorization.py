@@ -18,6 +18,11 @@ from dealroom.content import Upload
 from dealroom.pdfgen import simple_pdf
 from tests import factories
 
+# A 1x1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 SECRET = "Zephyr-Secret-Deal"
 
 # Who may use each route. "seller": a logged-in seller of the room's organisation; "admin": an
@@ -44,6 +49,7 @@ RULES = {
     "rooms:edit": "seller",
     "rooms:archive": "seller",
     "rooms:restore": "seller",
+    "rooms:logo": "seller",
     "rooms:invite": "seller",
     "rooms:invite_resend": "seller",
     "rooms:invite_revoke": "seller",
@@ -81,6 +87,7 @@ RULES = {
     "buyer:verify": "link",
     "buyer:code": "link",
     "buyer:room": "buyer",
+    "buyer:logo": "buyer",
     "tasks:page": "seller",
     "tasks:add_milestone": "seller",
     "tasks:edit_milestone": "seller",
@@ -162,6 +169,14 @@ def world(session, services):
     member_a = factories.seller(session, org="Org A", role="rep")
     room = factories.room(session, seller_a, name=SECRET, welcome_message=f"{SECRET} welcome")
     org_a = accounts.get_org(session, seller_a.org_id)
+    # The logo carries the secret in its bytes, so serving it to an outsider is caught too.
+    logo = PNG + SECRET.encode()
+    content.set_logo(
+        session,
+        storage=services.storage,
+        room=room,
+        upload=Upload(filename="logo.png", file=io.BytesIO(logo), size=len(logo)),
+    )
     pdf = simple_pdf([[SECRET]])
     section = content.add_section(session, room=room, title=SECRET)
     item = content.add_file(

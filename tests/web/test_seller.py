@@ -310,3 +310,55 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_room_with_a_buyer_logo_shows_it_to_buyers(client, session, services, new_browser):
+    user = factories.seller(session)
+    session.flush()
+    client.login(user.email, factories.PASSWORD)
+    created = client.post(
+        f"/rooms/new?csrf_token={client.csrf}",
+        data={"name": "Acme rollout", "buyer_company": "Acme Corp", "stage": "discovery"},
+        files={"buyer_logo": ("acme.png", PNG, "image/png")},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    room = session.exec(select(Room).where(Room.name == "Acme rollout")).one()
+    assert room.buyer_logo_file_id is not None
+    invite = factories.invite(session, services, room, user)
+    session.flush()
+    buyer = new_browser()
+    buyer.enter(services.links.invite(invite))
+    page = buyer.get(f"/r/{room.public_id}")
+    assert f"/r/{room.public_id}/logo" in page.text and 'alt="Acme Corp logo"' in page.text
+    logo = buyer.get(f"/r/{room.public_id}/logo")
+    assert (logo.status_code, logo.headers["content-type"], logo.content) == (200, "image/png", PNG)
+    assert "sandbox" in logo.headers["content-security-policy"]
+    # Removing it from the settings form.
+    client.submit(f"/rooms/{room.public_id}/edit", {"remove_logo": "1"})
+    session.refresh(room)
+    assert room.buyer_logo_file_id is None
+    assert buyer.get(f"/r/{room.public_id}/logo").status_code == 404
+
+
+def test_a_logo_that_is_not_an_image_is_refused_and_no_room_is_made(client, session):
+    user = factories.seller(session)
+    session.flush()
+    client.login(user.email, factories.PASSWORD)
+    from dealroom.pdfgen import simple_pdf
+
+    response = client.post(
+        f"/rooms/new?csrf_token={client.csrf}",
+        data={"name": "Acme rollout", "buyer_company": "Acme Corp"},
+        files={"buyer_logo": ("logo.pdf", simple_pdf([["x"]]), "application/pdf")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 422
+    assert "must be an image" in response.context["errors"]["buyer_logo"]
+    assert session.exec(select(Room)).all() == []
