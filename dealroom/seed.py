@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from . import accounts, content, invites, rooms, roomtemplates
+from . import accounts, chat, content, invites, notes, rooms, roomtemplates, tasks
 from .content import Upload
+from .db import utcnow
 from .links import Links
 from .notify import MailRenderer
 from .pdfgen import simple_pdf
@@ -115,6 +116,34 @@ def seed_demo(
                 renderer=renderer,
                 send=False,
             )
+        # A shared meeting note, a plan and a first chat message, so every panel has something.
+        notes.create_note(
+            session,
+            room=room,
+            user=user,
+            data={
+                "title": "Kick-off call",
+                "meeting_date": utcnow().date().isoformat(),
+                "attendees": "Dana Demo, Kato Haruki, Suzuki Aya",
+                "body": "- Goals: roll out to **3 regions** by Q2\n- Next: security review and pricing",
+                "visibility": "shared",
+            },
+        )
+        tasks.apply_plan(
+            session,
+            room=room,
+            user=user,
+            plan=[
+                dict(zip(("milestone", "title", "owner", "due"), row, strict=True))
+                for row in DEMO_TEMPLATE_PLAN
+            ],
+        )
+        chat.post_message(
+            session,
+            room=room,
+            author=user,
+            body="Welcome to your deal room! Ask anything here — everyone on both teams sees it.",
+        )
         # Last, so it holds everything above: a room template made from the demo room, which
         # "New room" offers (its uploads are the room's own, so the template keeps the video).
         saved = roomtemplates.save_as_template(
