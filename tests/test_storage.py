@@ -424,3 +424,12 @@ def test_make_storage_s3(moto_endpoint: str) -> None:
 def test_make_storage_rejects_unknown_backend() -> None:
     with pytest.raises(ValueError, match="ftp"):
         make_storage(_settings(storage="ftp"))
+
+
+def test_open_reads_a_byte_range(storage):
+    data = bytes(range(256)) * 1024  # 256 KiB: several chunks
+    storage.put("org_x/ranged", io.BytesIO(data), content_type="application/octet-stream")
+    with storage.open("org_x/ranged", start=1000, length=70_000) as chunks:
+        assert b"".join(chunks) == data[1000:71_000]
+    with storage.open("org_x/ranged", start=len(data) - 5) as chunks:
+        assert b"".join(chunks) == data[-5:]

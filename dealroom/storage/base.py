@@ -47,8 +47,9 @@ class Storage(ABC):
         """Store the stream under ``key`` (replacing it), reading it in chunks."""
 
     @abstractmethod
-    def open(self, key: str) -> Chunks:
-        """Return the content as chunks; raises ObjectMissing now, not at the first chunk.
+    def open(self, key: str, *, start: int = 0, length: int | None = None) -> Chunks:
+        """Return the content (from byte ``start``, at most ``length`` bytes: a Range request)
+        as chunks; raises ObjectMissing now, not at the first chunk.
 
         Iterate to the end or call ``close()``: either releases the file or connection.
         """

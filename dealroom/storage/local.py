@@ -71,15 +71,16 @@ class LocalStorage(Storage):
             content_type=content_type,
         )
 
-    def open(self, key: str) -> Chunks:
+    def open(self, key: str, *, start: int = 0, length: int | None = None) -> Chunks:
         path = self._path(key)
         try:
             handle = path.open("rb")
+            handle.seek(start)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ObjectMissing(key) from exc
         except OSError as exc:
             raise StorageError(f"cannot read {key!r}: {exc}") from exc
-        return Chunks(_chunks(handle, key), handle.close)
+        return Chunks(_chunks(handle, key, length), handle.close)
 
     def url(
         self, key: str, *, expires_in: int, filename: str, content_type: str, inline: bool
@@ -108,10 +109,14 @@ class LocalStorage(Storage):
             raise StorageError(f"storage directory {self.root} is not writable: {exc}") from exc
 
 
-def _chunks(handle: BinaryIO, key: str) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, key: str, length: int | None = None) -> Iterator[bytes]:
+    left = -1 if length is None else length
     with handle:
         try:
-            while chunk := handle.read(CHUNK_SIZE):
+            while left and (
+                chunk := handle.read(CHUNK_SIZE if left < 0 else min(CHUNK_SIZE, left))
+            ):
+                left -= len(chunk) if left > 0 else 0
                 yield chunk
         except OSError as exc:
             raise StorageError(f"cannot read {key!r}: {exc}") from exc

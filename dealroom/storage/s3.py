@@ -90,10 +90,14 @@ class S3Storage(Storage):
             content_type=content_type,
         )
 
-    def open(self, key: str) -> Chunks:
+    def open(self, key: str, *, start: int = 0, length: int | None = None) -> Chunks:
         full_key = self._key(key)
+        extra: dict[str, str] = {}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            extra["Range"] = f"bytes={start}-{end}"
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=full_key)
+            response = self.client.get_object(Bucket=self.bucket, Key=full_key, **extra)
         except ClientError as exc:
             if _code(exc) in _MISSING_CODES:
                 raise ObjectMissing(key) from exc

@@ -369,10 +369,45 @@ def deliver(
         "Cache-Control": "private, no-store",
         # A stored file is data, never a page of ours: no script, even if a browser sniffs HTML.
         "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
+        "Accept-Ranges": "bytes",
     }
+    wanted = byte_range(req.request.headers.get("range", ""), stored.size)
+    if isinstance(wanted, str):  # "unsatisfiable"
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{stored.size}"})
+    if wanted is not None:
+        # Video players (Safari's always) fetch ranges to start and to seek.
+        start, end = wanted
+        headers["Content-Length"] = str(end - start + 1)
+        headers["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+        chunks = req.services.storage.open(stored.key, start=start, length=end - start + 1)
+        return StreamingResponse(
+            chunks, status_code=206, media_type=stored.content_type, headers=headers
+        )
     return StreamingResponse(
         req.services.storage.open(stored.key), media_type=stored.content_type, headers=headers
     )
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """One `bytes=` range (RFC 9110) as (first, last) byte, "unsatisfiable", or None when the
+    whole file should be sent (no header, several ranges, or a header we do not understand)."""
+    unit, _sep, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or not spec or "," in spec:
+        return None
+    first, _dash, last = spec.strip().partition("-")
+    try:
+        if first == "":  # the last N bytes
+            count = int(last)
+            if count <= 0:
+                return "unsatisfiable"
+            return max(0, size - count), size - 1
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0 or start >= size or end < start:
+        return "unsatisfiable"
+    return start, min(end, size - 1)
 
 
 @endpoint

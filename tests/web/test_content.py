@@ -759,3 +759,34 @@ def test_api_upload_of_a_broken_file_is_a_422(api, session):
     assert response.status_code == 422
     assert "file" in response.json()["error"]["fields"]
     assert session.exec(select(StoredFile)).all() == []
+
+
+def test_files_are_served_in_byte_ranges_for_video_players(client, session, services):
+    from dealroom.web.content import byte_range
+
+    assert byte_range("", 100) is None
+    assert byte_range("bytes=0-9", 100) == (0, 9)
+    assert byte_range("bytes=90-", 100) == (90, 99)
+    assert byte_range("bytes=-10", 100) == (90, 99)
+    assert byte_range("bytes=95-200", 100) == (95, 99)
+    assert byte_range("bytes=100-", 100) == "unsatisfiable"
+    assert byte_range("bytes=5-2", 100) == "unsatisfiable"
+    assert byte_range("bytes=0-1,5-6", 100) is None
+    assert byte_range("items=0-1", 100) is None
+
+    seller = factories.seller(session)
+    room = factories.room(session, seller)
+    session.flush()
+    client.login(seller.email, factories.PASSWORD)
+    assert upload(client, room, "proposal.pdf", PDF).status_code == 303
+    item = session.exec(select(RoomItem).where(RoomItem.room_id == room.id)).one()
+    url = f"/rooms/{room.public_id}/content/{item.public_id}/file"
+    whole = client.get(url)
+    assert whole.headers["accept-ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=5-14"})
+    assert part.status_code == 206
+    assert part.content == PDF[5:15]
+    assert part.headers["content-range"] == f"bytes 5-14/{len(PDF)}"
+    tail = client.get(url, headers={"Range": "bytes=-7"})
+    assert tail.content == PDF[-7:]
+    assert client.get(url, headers={"Range": f"bytes={len(PDF)}-"}).status_code == 416
