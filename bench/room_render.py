@@ -15,6 +15,7 @@ The ratio full / baseline is the cost of our data access; the target is <= 2 at 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import statistics
 import sys
 import tempfile
@@ -206,6 +207,8 @@ def main(runs: int = 60) -> None:
             t0 = time.perf_counter()
             template.render(frozen)
             baseline.append(time.perf_counter() - t0)
+    services.db.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
     size = len(first.content)
     print(
         f"buyer room page: {ITEMS} items / {SECTIONS} sections, {TASKS} tasks, {MESSAGES} messages, {INVITEES} invitees"
