@@ -31,7 +31,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import embeds, validate
 from .accounts import User, get_org
-from .db import pk, utcnow
+from .db import get_by_public_id, pk, utcnow
 from .errors import Conflict, InvalidInput, NotFound
 from .filetypes import UnsupportedFile, sniff
 from .i18n import _
@@ -637,14 +637,14 @@ def list_sections(session: Session, *, room: Room) -> list[Section]:
 
 
 def get_section(session: Session, *, room: Room, section_id: str) -> Section:
-    if not has_prefix(section_id, "sec"):
-        raise NotFound(_("No such section in this room."))
-    section = session.exec(
-        select(Section).where(Section.room_id == room.id, Section.public_id == section_id)
-    ).first()
-    if section is None:
-        raise NotFound(_("No such section in this room."))
-    return section
+    return get_by_public_id(
+        session,
+        Section,
+        section_id,
+        prefix="sec",
+        missing=_("No such section in this room."),
+        room_id=room.id,
+    )
 
 
 def _section_field(session: Session, room: Room, value: object, field: str) -> Section | None:

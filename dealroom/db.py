@@ -10,11 +10,13 @@ import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
+
+T = TypeVar("T", bound=SQLModel)
 
 MODEL_MODULES = (
     "dealroom.accounts",
@@ -36,6 +38,26 @@ def load_models() -> type[SQLModel]:
     for name in MODEL_MODULES:
         importlib.import_module(name)
     return SQLModel
+
+
+def get_by_public_id(
+    session: Session, model: type[T], public_id: str, *, prefix: str, missing: str, **scope: object
+) -> T:
+    """The `model` row with this public id whose columns match `scope` (its room, organisation
+    or template), else NotFound(missing). An id with the wrong prefix gets the same answer
+    without a query, so ids of another kind, or of another tenant, are indistinguishable."""
+    from .errors import NotFound
+    from .ids import has_prefix
+
+    if not has_prefix(public_id, prefix):
+        raise NotFound(missing)
+    query = select(model).where(getattr(model, "public_id") == public_id)  # noqa: B009 - any model
+    for column, value in scope.items():
+        query = query.where(getattr(model, column) == value)
+    row = session.exec(query).first()
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 def utcnow() -> datetime:

@@ -17,7 +17,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit, i18n, ratelimit, validate
 from .accounts import User
-from .db import pk, utcnow
+from .db import get_by_public_id, pk, utcnow
 from .errors import AccessRevoked, Conflict, LinkProblem, NotFound, PermissionDenied
 from .i18n import _, ngettext
 from .ids import has_prefix, new_id
@@ -293,14 +293,14 @@ def list_invites(session: Session, *, room: Room, include_revoked: bool = True) 
 
 
 def get_invite(session: Session, *, room: Room, invite_id: str) -> Invite:
-    if not has_prefix(invite_id, "inv"):
-        raise NotFound(_("No such person in this room."))
-    invite = session.exec(
-        select(Invite).where(Invite.room_id == room.id, Invite.public_id == invite_id)
-    ).first()
-    if invite is None:
-        raise NotFound(_("No such person in this room."))
-    return invite
+    return get_by_public_id(
+        session,
+        Invite,
+        invite_id,
+        prefix="inv",
+        missing=_("No such person in this room."),
+        room_id=room.id,
+    )
 
 
 def count_invites(session: Session, *, room_ids: list[int]) -> dict[int, int]:
@@ -322,16 +322,14 @@ def pending_requests(session: Session, *, room: Room) -> list[AccessRequest]:
 
 
 def get_request(session: Session, *, room: Room, request_id: str) -> AccessRequest:
-    if not has_prefix(request_id, "areq"):
-        raise NotFound(_("No such access request."))
-    row = session.exec(
-        select(AccessRequest).where(
-            AccessRequest.room_id == room.id, AccessRequest.public_id == request_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound(_("No such access request."))
-    return row
+    return get_by_public_id(
+        session,
+        AccessRequest,
+        request_id,
+        prefix="areq",
+        missing=_("No such access request."),
+        room_id=room.id,
+    )
 
 
 def decide_request(

@@ -11,8 +11,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import validate
 from .accounts import User
-from .db import pk, utcnow
-from .errors import NotFound
+from .db import get_by_public_id, pk, utcnow
 from .i18n import _
 from .ids import has_prefix, new_id
 
@@ -119,14 +118,9 @@ def restore_room(session: Session, *, room: Room) -> Room:
 
 def get_room(session: Session, *, org_id: int, room_id: str) -> Room:
     """The room, if it belongs to this organisation; otherwise NotFound (never another tenant's)."""
-    if not has_prefix(room_id, "room"):
-        raise NotFound(_("Room not found."))
-    room = session.exec(
-        select(Room).where(Room.public_id == room_id, Room.org_id == org_id)
-    ).first()
-    if room is None:
-        raise NotFound(_("Room not found."))
-    return room
+    return get_by_public_id(
+        session, Room, room_id, prefix="room", missing=_("Room not found."), org_id=org_id
+    )
 
 
 def get_room_by_public_id(session: Session, room_id: str) -> Room | None:

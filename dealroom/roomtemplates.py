@@ -29,10 +29,10 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from . import audit, content, rooms, tasks, validate
 from .accounts import User
 from .content import Document
-from .db import pk, utcnow
+from .db import get_by_public_id, pk, utcnow
 from .errors import Conflict, InvalidInput, NotFound
 from .i18n import _
-from .ids import has_prefix, new_id
+from .ids import new_id
 from .rooms import Room
 
 MAX_SECTIONS = content.MAX_SECTIONS
@@ -172,16 +172,14 @@ def _touch(template: RoomTemplate) -> None:
 
 def get_template(session: Session, *, org_id: int, template_id: str) -> RoomTemplate:
     """The template, if it belongs to this organisation (archived ones too); else NotFound."""
-    if not has_prefix(template_id, "tpl"):
-        raise NotFound(_("No such template."))
-    template = session.exec(
-        select(RoomTemplate).where(
-            RoomTemplate.public_id == template_id, RoomTemplate.org_id == org_id
-        )
-    ).first()
-    if template is None:
-        raise NotFound(_("No such template."))
-    return template
+    return get_by_public_id(
+        session,
+        RoomTemplate,
+        template_id,
+        prefix="tpl",
+        missing=_("No such template."),
+        org_id=org_id,
+    )
 
 
 def template_for_room(
@@ -332,16 +330,14 @@ def load_template(session: Session, *, template: RoomTemplate) -> TemplateView:
 
 
 def get_section(session: Session, *, template: RoomTemplate, section_id: str) -> TemplateSection:
-    if not has_prefix(section_id, "tsec"):
-        raise NotFound(_("No such section in this template."))
-    section = session.exec(
-        select(TemplateSection).where(
-            TemplateSection.template_id == template.id, TemplateSection.public_id == section_id
-        )
-    ).first()
-    if section is None:
-        raise NotFound(_("No such section in this template."))
-    return section
+    return get_by_public_id(
+        session,
+        TemplateSection,
+        section_id,
+        prefix="tsec",
+        missing=_("No such section in this template."),
+        template_id=template.id,
+    )
 
 
 def _section_field(
@@ -402,16 +398,14 @@ def move_section(
 
 
 def get_item(session: Session, *, template: RoomTemplate, item_id: str) -> TemplateItem:
-    if not has_prefix(item_id, "titem"):
-        raise NotFound(_("No such document in this template."))
-    item = session.exec(
-        select(TemplateItem).where(
-            TemplateItem.template_id == template.id, TemplateItem.public_id == item_id
-        )
-    ).first()
-    if item is None:
-        raise NotFound(_("No such document in this template."))
-    return item
+    return get_by_public_id(
+        session,
+        TemplateItem,
+        item_id,
+        prefix="titem",
+        missing=_("No such document in this template."),
+        template_id=template.id,
+    )
 
 
 def library_choices(session: Session, *, template: RoomTemplate) -> list[Document]:
@@ -517,16 +511,14 @@ def _items_in(
 
 
 def get_task(session: Session, *, template: RoomTemplate, task_id: str) -> TemplateTask:
-    if not has_prefix(task_id, "ttask"):
-        raise NotFound(_("No such task in this template."))
-    task = session.exec(
-        select(TemplateTask).where(
-            TemplateTask.template_id == template.id, TemplateTask.public_id == task_id
-        )
-    ).first()
-    if task is None:
-        raise NotFound(_("No such task in this template."))
-    return task
+    return get_by_public_id(
+        session,
+        TemplateTask,
+        task_id,
+        prefix="ttask",
+        missing=_("No such task in this template."),
+        template_id=template.id,
+    )
 
 
 def _owner(value: object) -> str:

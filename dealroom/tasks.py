@@ -30,7 +30,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit, markdown, validate
 from .accounts import User
-from .db import pk, utcnow
+from .db import get_by_public_id, pk, utcnow
 from .errors import AccessRevoked, Conflict, InvalidInput, NotFound, PermissionDenied
 from .i18n import _
 from .ids import has_prefix, new_id
@@ -289,14 +289,14 @@ def _status(value: object) -> str:
 
 
 def get_milestone(session: Session, *, room: Room, milestone_id: str) -> Milestone:
-    if not has_prefix(milestone_id, "ms"):
-        raise NotFound(_("No such milestone in this room."))
-    milestone = session.exec(
-        select(Milestone).where(Milestone.public_id == milestone_id, Milestone.room_id == room.id)
-    ).first()
-    if milestone is None:
-        raise NotFound(_("No such milestone in this room."))
-    return milestone
+    return get_by_public_id(
+        session,
+        Milestone,
+        milestone_id,
+        prefix="ms",
+        missing=_("No such milestone in this room."),
+        room_id=room.id,
+    )
 
 
 def list_milestones(session: Session, *, room: Room) -> list[Milestone]:
@@ -411,14 +411,14 @@ def _as_date(value: object) -> date | None:
 
 
 def get_task(session: Session, *, room: Room, task_id: str) -> Task:
-    if not has_prefix(task_id, "task"):
-        raise NotFound(_("No such task in this room."))
-    task = session.exec(
-        select(Task).where(Task.public_id == task_id, Task.room_id == room.id)
-    ).first()
-    if task is None:
-        raise NotFound(_("No such task in this room."))
-    return task
+    return get_by_public_id(
+        session,
+        Task,
+        task_id,
+        prefix="task",
+        missing=_("No such task in this room."),
+        room_id=room.id,
+    )
 
 
 def list_tasks(session: Session, *, room: Room) -> list[Task]:
