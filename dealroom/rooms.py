@@ -15,6 +15,15 @@ from .db import get_by_public_id, pk, utcnow
 from .i18n import _
 from .ids import has_prefix, new_id
 
+# The fields a seller sets on a room (forms and API alike); _fields validates exactly these.
+EDITABLE_FIELDS = (
+    "name",
+    "buyer_company",
+    "stage",
+    "welcome_message",
+    "allowed_domains",
+    "invite_expiry_days",
+)
 STAGES = ("discovery", "evaluation", "decision", "closed-won", "closed-lost")
 
 

@@ -105,14 +105,7 @@ def _flag(data: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-ROOM_FIELDS = (
-    "name",
-    "buyer_company",
-    "stage",
-    "welcome_message",
-    "allowed_domains",
-    "invite_expiry_days",
-)
+ROOM_FIELDS = rooms.EDITABLE_FIELDS
 INVITE_FIELDS = ("email", "name", "role")
 
 

@@ -19,14 +19,7 @@ from .render import redirect, render
 from .roomtemplates import new_room_choices, new_room_defaults, room_url, skipped_note
 from .tasks import seller_plan
 
-ROOM_FIELDS = (
-    "name",
-    "buyer_company",
-    "stage",
-    "welcome_message",
-    "allowed_domains",
-    "invite_expiry_days",
-)
+ROOM_FIELDS = rooms.EDITABLE_FIELDS
 
 
 @endpoint
