@@ -5,6 +5,7 @@
 #   make test    install test deps (incl. chromium + postgresql via apt when root) and run
 #                the whole suite; extra pytest arguments: make test PYTEST_ARGS="-k invite"
 #   make check   ruff + mypy
+#   make fuzz    fuzz the JSON API for longer (schemathesis; `make test` runs a bounded pass)
 #   make bench   run every bench/*.py
 #   make vendor  re-vendor the front-end packages into static/vendor/
 #   make messages  extract UI strings, update the catalogs, list what needs translating
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-deps check bench vendor messages
+.PHONY: help venv run test test-deps check fuzz bench vendor messages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -90,6 +91,13 @@ test-deps: $(VENV)/.installed-test $(MO_FILES)
 
 test: test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The same fuzz test as in `make test`, with many more generated requests per operation, on
+# SQLite and PostgreSQL. FUZZ_EXAMPLES=N to change the depth.
+FUZZ_EXAMPLES ?= 200
+fuzz: test-deps
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_DATABASES=sqlite,postgresql \
+		$(PY) -m pytest tests/test_api_fuzz.py tests/test_hostile_input.py -p no:cacheprovider $(PYTEST_ARGS)
 
 check: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

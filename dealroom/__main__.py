@@ -1,9 +1,9 @@
-"""Command line: `python -m dealroom serve | migrate | seed-demo | create-user | create-token`."""
+"""Command line: `python -m dealroom serve | migrate | seed-demo | create-user | create-token |
+backup | restore`."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -21,11 +21,15 @@ def _services() -> Services:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
+    from . import logs
     from .app import create_app
 
     settings = load_settings()
+    logs.configure(settings.log_format)
     default_base = next(s.default for s in SETTINGS if s.name == "base_url")
     if settings.base_url == default_base and (args.host, args.port) != ("127.0.0.1", 8000):
         # Links in mails must point where we actually listen, unless a public URL was configured.
@@ -35,14 +39,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app = create_app(settings)
     tune_gc()
+    # uvicorn answers SIGTERM/SIGINT by draining in-flight requests and running the app's
+    # shutdown (scheduler, flush hooks), then re-raises the signal with the handler it found:
+    # with these, a clean stop is exit status 0 instead of "killed by SIGTERM".
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda _signum, _frame: None)
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
         proxy_headers=settings.trust_proxy,
         log_level="info",
+        log_config=None,  # logs.configure above: one format, with request ids
+        access_log=False,  # web/observe.py writes the access log (route templates, no tokens)
         timeout_graceful_shutdown=20,
     )
+    print("Dealroom stopped.", flush=True)
     return 0
 
 
@@ -117,6 +129,46 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .backup import BackupError, backup
+
+    try:
+        result = backup(load_settings(), Path(args.target))
+    except BackupError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backup written to {result.path}")
+    print(f"  schema revision {result.revision}, {result.files} files ({result.bytes} bytes)")
+    if result.missing:
+        print(
+            f"  note: {len(result.missing)} file(s) referenced by the database were deleted "
+            "while the backup ran, e.g. " + result.missing[0]
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .backup import BackupError, restore
+    from .migrate import current_head
+
+    try:
+        result = restore(load_settings(), Path(args.archive), force=args.force)
+    except BackupError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Restored the database to {result.database} and {result.files} files to {result.storage}"
+    )
+    print(f"  schema revision {result.revision}")
+    if result.revision != current_head():
+        print("  this version of Dealroom has a newer schema: run `python -m dealroom migrate`")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m dealroom",
@@ -153,13 +205,28 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="", help="a label for the token")
     token.set_defaults(func=cmd_create_token)
+    saving = sub.add_parser(
+        "backup",
+        help="back up the SQLite database and the local files into one .tar.gz (safe while serving)",
+    )
+    saving.add_argument("target", help="a directory to put the archive in, or a .tar.gz path")
+    saving.set_defaults(func=cmd_backup)
+    restoring = sub.add_parser(
+        "restore",
+        help="restore a backup archive into the configured database and storage (app stopped)",
+    )
+    restoring.add_argument("archive", help="a .tar.gz written by `backup`")
+    restoring.add_argument(
+        "--force", action="store_true", help="replace an existing database and files"
+    )
+    restoring.set_defaults(func=cmd_restore)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from . import logs
+
+    logs.configure("text")
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

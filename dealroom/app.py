@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import jinja2
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -24,6 +28,7 @@ from .notify import MailRenderer, SmtpConfig
 from .security import Signer
 from .settings import PROJECT_ROOT, Settings, load_settings
 from .storage import Storage, make_storage
+from .tracking import Ingest
 
 log = logging.getLogger("dealroom")
 
@@ -41,10 +46,16 @@ class Services:
     templates: Jinja2Templates
     mail: MailRenderer
     smtp: SmtpConfig | None
+    # Tracking beats wait here and are written in batches (see dealroom/tracking.py).
+    ingest: Ingest
     jobs: Jobs | None = None
     # Live events (chat): in process on SQLite, LISTEN/NOTIFY on PostgreSQL (see make_broker).
     broker: Broker = field(default_factory=InProcessBroker)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Called once when the app stops (SIGTERM), after in-flight requests were answered and the
+    # scheduler stopped: e.g. flushing a buffer of accepted events. Plain callables or coroutine
+    # functions; one that fails is logged and the others still run.
+    on_shutdown: list[Callable[[], Any]] = field(default_factory=list)
 
     def kick_mail(self) -> None:
         if self.jobs is not None:
@@ -66,7 +77,7 @@ def build_services(
 ) -> Services:
     from .web.render import make_environment, make_templates
 
-    signer = Signer(settings.secret_key)
+    signer = Signer(settings.secret_key, settings.previous_secret_keys)
     env = make_environment()
     db = db or Database.from_url(settings.sqlalchemy_url)
     return Services(
@@ -80,13 +91,39 @@ def build_services(
         mail=MailRenderer(env),
         smtp=SmtpConfig.from_settings(settings),
         broker=make_broker(db.engine),
+        ingest=Ingest(
+            db,
+            interval=settings.track_flush_ms / 1000,
+            return_days=settings.track_return_days,
+        ),
     )
+
+
+async def shutdown(services: Services) -> None:
+    """The app's half of a graceful stop; uvicorn has already drained in-flight requests."""
+    # Ends any event stream still open and stops the PostgreSQL listener thread.
+    await services.broker.stop()
+    if services.jobs is not None:
+        # Waits for a running job (a mail batch, an export) to finish its unit of work.
+        await anyio.to_thread.run_sync(services.jobs.stop)
+        services.jobs = None
+    for hook in services.on_shutdown:
+        try:
+            if inspect.iscoroutinefunction(hook):
+                await hook()
+            else:
+                await anyio.to_thread.run_sync(hook)
+        except Exception:  # noqa: BLE001 - one failed flush must not keep the others from running
+            log.exception("shutdown hook %r failed", hook)
+    log.info("Dealroom stopped cleanly")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
     from .web import routes
     from .web.locale import LocaleMiddleware
     from .web.middleware import SecurityMiddleware
+    from .web.observe import ObservabilityMiddleware
+    from .web.tracking import BeaconFastPath
 
     settings = settings or (services.settings if services else load_settings())
     services = services or build_services(settings)
@@ -95,19 +132,35 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.run_jobs:
             services.jobs = Jobs(
-                services.db, services.smtp, mail=services.mail, links=services.links
+                services.db,
+                services.smtp,
+                mail=services.mail,
+                links=services.links,
+                storage=services.storage,
+                secret_key=settings.secret_key,
             )
             services.jobs.start()
         await services.broker.start()
+        # The flusher thread needs an engine: a Database bound to one connection (the test
+        # suite's rolled-back transaction) is not thread-safe, and its tests flush explicitly.
+        if isinstance(services.db.bind, Engine):
+            services.ingest.start()
+        if services.ingest.close not in services.on_shutdown:
+            services.on_shutdown.append(services.ingest.close)
         try:
             yield
         finally:
-            # Ends any event stream still open and stops the PostgreSQL listener thread.
-            await services.broker.stop()
-            if services.jobs is not None:
-                services.jobs.stop()
-                services.jobs = None
+            await shutdown(services)
 
+    security_options: dict[str, Any] = {
+        "signer": services.signer,
+        "max_upload_bytes": settings.max_upload_bytes,
+        "https": settings.https,
+        "base_url": settings.base_url,
+        "trust_proxy": settings.trust_proxy,
+    }
+    # Its checks and headers, for the fast path (which never calls the app it would wrap).
+    security = SecurityMiddleware(Response(status_code=404), **security_options)
     app = Starlette(
         debug=False,
         routes=[
@@ -115,15 +168,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
         ],
         middleware=[
-            # Outermost, so every answer (404s and refused forms too) speaks the reader's language.
+            # The tracking beacon, the most frequent request by far, is answered here directly
+            # (with the same origin check, security headers and metrics); see web/tracking.py.
+            Middleware(BeaconFastPath, services=services, security=security),
+            # Every other answer, refused ones too, gets a request id, a log line and metrics.
+            Middleware(ObservabilityMiddleware),
+            # Then the language, so every answer (404s and refused forms too) speaks the reader's.
             Middleware(LocaleMiddleware),
-            Middleware(
-                SecurityMiddleware,
-                signer=services.signer,
-                max_upload_bytes=settings.max_upload_bytes,
-                https=settings.https,
-                base_url=settings.base_url,
-            ),
+            Middleware(SecurityMiddleware, **security_options),
         ],
         exception_handlers={
             404: routes.not_found,

@@ -138,19 +138,24 @@ def _handles(member: Member) -> list[set[str]]:
     return [{member.email.lower()}, full, {member.email.lower().split("@")[0]}, first]
 
 
-def resolve_mentions(tokens: Iterable[str], people: Sequence[Member]) -> list[Member]:
-    """The members that `@tokens` name. A token naming several people at its strongest level
-    (two colleagues called Ken) names nobody rather than the wrong person."""
+def name_mentions(tokens: Iterable[str], people: Sequence[Member]) -> dict[str, Member]:
+    """Each `@token` that names a member, with that member. A token naming several people at its
+    strongest level (two colleagues called Ken) names nobody rather than the wrong person."""
     handles = {member: _handles(member) for member in people}
-    found: dict[Member, None] = {}
+    named: dict[str, Member] = {}
     for token in tokens:
         for level in range(4):
             matches = [m for m in people if token in handles[m][level]]
             if matches:
                 if len(matches) == 1:
-                    found.setdefault(matches[0], None)
+                    named.setdefault(token, matches[0])
                 break
-    return list(found)
+    return named
+
+
+def resolve_mentions(tokens: Iterable[str], people: Sequence[Member]) -> list[Member]:
+    """The members that `@tokens` name (each once, in order; see `name_mentions`)."""
+    return list(dict.fromkeys(name_mentions(tokens, people).values()))
 
 
 # ---------------------------------------------------------------- writing
@@ -277,10 +282,18 @@ class Entry:
     side: str  # seller | buyer
     team: str  # the seller organisation's name, or the buyer company
     mentions: list[str] = field(default_factory=list)  # public ids
+    # The message's @handles shown highlighted: each names one of `mentions` (see _handles_of).
+    handles: dict[str, str] = field(default_factory=dict)  # handle -> public id
 
     @property
     def html(self) -> Markup:
-        return markdown.render(self.message.body)
+        """The body for any reader (the API): mentions highlighted, none marked as the reader's."""
+        return markdown.render(self.message.body, mentioned=self.handles)
+
+    def html_for(self, reader: str) -> Markup:
+        """The body as `reader` (a usr_… or inv_… id) sees it: their own mentions stand out."""
+        mine = [handle for handle, person in self.handles.items() if person == reader]
+        return markdown.render(self.message.body, mentioned=self.handles, me=mine)
 
 
 @dataclass
@@ -294,21 +307,31 @@ def _visible(query: Any, *, room: Room, seller: bool) -> Any:
     return query if seller else query.where(col(Message.internal).is_(False))
 
 
-def _entries(session: Session, *, room: Room, messages: Sequence[Message]) -> list[Entry]:
+def _entries(
+    session: Session,
+    *,
+    room: Room,
+    messages: Sequence[Message],
+    known_users: Sequence[User] = (),
+    known_invites: Sequence[Invite] = (),
+) -> list[Entry]:
+    """`known_users` and `known_invites`, already loaded by the page, are not looked up again."""
     if not messages:
         return []
-    user_ids = {m.author_user_id for m in messages if m.author_user_id is not None}
-    invite_ids = {m.author_invite_id for m in messages if m.author_invite_id is not None}
-    users = (
-        {u.id: u for u in session.exec(select(User).where(col(User.id).in_(user_ids)))}
-        if user_ids
-        else {}
+    users: dict[int | None, User] = {u.id: u for u in known_users}
+    invites: dict[int | None, Invite] = {i.id: i for i in known_invites}
+    user_ids = {m.author_user_id for m in messages if m.author_user_id is not None} - set(users)
+    invite_ids = {m.author_invite_id for m in messages if m.author_invite_id is not None} - set(
+        invites
     )
-    invites = (
-        {i.id: i for i in session.exec(select(Invite).where(col(Invite.id).in_(invite_ids)))}
-        if invite_ids
-        else {}
-    )
+    if user_ids:
+        users.update(
+            (u.id, u) for u in session.exec(select(User).where(col(User.id).in_(user_ids)))
+        )
+    if invite_ids:
+        invites.update(
+            (i.id, i) for i in session.exec(select(Invite).where(col(Invite.id).in_(invite_ids)))
+        )
     org = session.get(Org, room.org_id)
     mention_rows = session.exec(
         select(MessageMention).where(col(MessageMention.message_id).in_([pk(m) for m in messages]))
@@ -331,6 +354,7 @@ def _entries(session: Session, *, room: Room, messages: Sequence[Message]) -> li
         person = users.get(row.user_id) if row.user_id else invites.get(row.invite_id)
         if person is not None:
             mention_map.setdefault(row.message_id, []).append(person.public_id)
+    people = members(session, room=room) if mention_map else []
     out = []
     for m in messages:
         if m.author_user_id is not None:
@@ -341,8 +365,22 @@ def _entries(session: Session, *, room: Room, messages: Sequence[Message]) -> li
             invite = invites.get(m.author_invite_id)
             name, author_id = (invite.display_name, invite.public_id) if invite else ("?", "")
             side, team = "buyer", room.buyer_company
-        out.append(Entry(m, name, author_id, side, team, mention_map.get(pk(m), [])))
+        mentioned = mention_map.get(pk(m), [])
+        handles = _handles_of(m, mentioned, people) if mentioned else {}
+        out.append(Entry(m, name, author_id, side, team, mentioned, handles))
     return out
+
+
+def _handles_of(message: Message, mentioned: list[str], people: Sequence[Member]) -> dict[str, str]:
+    """Which @handles of the message to highlight: those that name a room member, resolved as
+    when it was posted (`name_mentions`), and only when that member was recorded as mentioned
+    then (so, as for notifications, never a buyer in an internal note)."""
+    named = name_mentions(markdown.mentions(message.body), people)
+    return {
+        handle: member.public_id
+        for handle, member in named.items()
+        if member.public_id in mentioned
+    }
 
 
 def get_message(session: Session, *, room: Room, message_id: str, seller: bool) -> Message:
@@ -378,8 +416,11 @@ def list_messages(
     seller: bool,
     before: str | None = None,
     limit: int = PAGE_SIZE,
+    users: Sequence[User] = (),
+    invites: Sequence[Invite] = (),
 ) -> Page:
-    """The latest `limit` messages (oldest first), or those just before message `before`."""
+    """The latest `limit` messages (oldest first), or those just before message `before`.
+    `users` and `invites` the caller has loaded already are used for the authors' names."""
     limit = max(1, min(limit, 200))
     query = _visible(select(Message), room=room, seller=seller)
     if before:
@@ -393,7 +434,8 @@ def list_messages(
     )
     more = len(rows) > limit
     rows = rows[:limit][::-1]
-    return Page(_entries(session, room=room, messages=rows), rows[0].public_id if more else None)
+    entries = _entries(session, room=room, messages=rows, known_users=users, known_invites=invites)
+    return Page(entries, rows[0].public_id if more else None)
 
 
 def messages_after(

@@ -30,6 +30,10 @@ MODEL_MODULES = (
     "dealroom.tasks",
     "dealroom.chat",
     "dealroom.roomtemplates",
+    "dealroom.tracking",
+    "dealroom.scores",
+    "dealroom.exports",
+    "dealroom.suggestions",
 )
 
 

@@ -317,6 +317,22 @@ def format_ago(value: datetime | None, now: datetime | None = None) -> str:
     )
 
 
+def format_duration(seconds: int | float | None) -> str:
+    """Active time for people: `45 s`, `4 min 20 s`, `1 h 05 min` (`4分20秒`, `1時間5分`)."""
+    total = int(seconds or 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return gettext("%(h)s h %(m)02d min", h=hours, m=minutes)
+    if minutes:
+        return (
+            gettext("%(m)s min %(s)02d s", m=minutes, s=secs)
+            if secs
+            else gettext("%(m)s min", m=minutes)
+        )
+    return gettext("%(s)s s", s=secs)
+
+
 # ---------------------------------------------------------------- catalogs
 
 

@@ -54,6 +54,10 @@ class Invite(SQLModel, table=True):
     revoked_at: datetime | None = None
     # The language this person last used in the room (None until they visit): their mails use it.
     locale: str | None = Field(default=None, max_length=10)
+    # Tracking consent: nothing is recorded before the notice was shown, nor while paused.
+    tracking_notice_at: datetime | None = None  # first shown (tracking may start)
+    tracking_ack_at: datetime | None = None  # dismissed with "OK" (the banner goes away)
+    tracking_paused_at: datetime | None = None
 
     @property
     def display_name(self) -> str:

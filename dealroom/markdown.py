@@ -3,16 +3,23 @@
 markdown-it renders with raw HTML disabled, then nh3 (the Rust `ammonia` sanitizer) keeps only
 an allow-list of tags and attributes: no script, no event handlers, no `javascript:` URLs, and
 every link opens with rel="noopener noreferrer nofollow".
+
+@mentions the caller has resolved to people are shown as `<span class="mention">@Kato</span>`
+(`mention mention--me` when they name the reader). They are marked on markdown-it's token stream,
+in plain text only (never in code spans, code blocks, links or image descriptions), and the
+sanitizer still runs over the whole result.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markdown_it.token import Token
+from markupsafe import Markup, escape
 
 _md = (
     MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True})
@@ -67,15 +74,74 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def render(text: str) -> Markup:
-    """Markdown to sanitized HTML, safe to put in a template unescaped."""
-    return _render(text or "")
+def render(text: str, *, mentioned: Iterable[str] = (), me: Iterable[str] = ()) -> Markup:
+    """Markdown to sanitized HTML, safe to put in a template unescaped.
+
+    `mentioned` lists the @handles to highlight, as `mentions()` returns them (lower case, no
+    "@"); those also in `me` name the reader and get the extra class `mention--me`. Other
+    `@words` stay plain text.
+    """
+    return _render(text or "", frozenset(mentioned), frozenset(me))
 
 
 @lru_cache(maxsize=4096)
-def _render(text: str) -> Markup:
-    # Pure function of the text: a chat history is re-rendered on every page view otherwise.
-    return Markup(sanitize_html(_md.render(text)))  # noqa: S704 - sanitized just above
+def _render(text: str, mentioned: frozenset[str], me: frozenset[str]) -> Markup:
+    # Pure function of its arguments: a chat history is re-rendered on every page view otherwise.
+    # The reader's handles are part of the key, so one reader's "--me" never reaches another.
+    tokens = _md.parse(text)
+    if mentioned:
+        _mark_mentions(tokens, mentioned, me)
+    html = _md.renderer.render(tokens, _md.options, {})
+    return Markup(sanitize_html(html))  # noqa: S704 - sanitized just above
+
+
+def _mark_mentions(tokens: Sequence[Token], mentioned: frozenset[str], me: frozenset[str]) -> None:
+    """Split the plain-text tokens around known @handles (outside links) into a span each."""
+    for block in tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children: list[Token] = []
+        in_link = 0
+        for child in block.children:
+            if child.type == "link_open":
+                in_link += 1
+            elif child.type == "link_close":
+                in_link -= 1
+            if child.type == "text" and not in_link and "@" in child.content:
+                children.extend(_split_mentions(child, mentioned, me))
+            else:
+                children.append(child)
+        block.children = children
+
+
+def _split_mentions(token: Token, mentioned: frozenset[str], me: frozenset[str]) -> list[Token]:
+    out: list[Token] = []
+    text = token.content
+    done = 0
+    for match in _MENTION.finditer(text):
+        name = match.group(1).rstrip(".")
+        handle = name.lower()
+        if handle not in mentioned:
+            continue
+        start, end = match.start(), match.start(1) + len(name)
+        if start > done:
+            out.append(_text(text[done:start]))
+        classes = "mention mention--me" if handle in me else "mention"
+        span = Token("html_inline", "", 0)
+        span.content = f'<span class="{classes}">{escape(text[start:end])}</span>'
+        out.append(span)
+        done = end
+    if not out:
+        return [token]
+    if done < len(text):
+        out.append(_text(text[done:]))
+    return out
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
 
 
 def mentions(text: str) -> list[str]:

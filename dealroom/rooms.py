@@ -23,6 +23,7 @@ EDITABLE_FIELDS = (
     "welcome_message",
     "allowed_domains",
     "invite_expiry_days",
+    "retention_days",
 )
 STAGES = ("discovery", "evaluation", "decision", "closed-won", "closed-lost")
 
@@ -41,6 +42,8 @@ class Room(SQLModel, table=True):
     # Comma separated; a forwarded link lets people on these domains verify themselves in.
     allowed_domains: str = Field(default="", max_length=2000)
     invite_expiry_days: int = Field(default=30)
+    # Raw viewing events older than this are deleted (tracking.purge_expired); rollups stay.
+    retention_days: int = Field(default=365)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     archived_at: datetime | None = None
@@ -61,6 +64,11 @@ class _RoomFields(TypedDict, total=False):
     welcome_message: str
     allowed_domains: str
     invite_expiry_days: int
+    retention_days: int
+
+
+# How long raw viewing events may be kept: at least a month (trends need it), at most ten years.
+RETENTION_DAYS = (30, 3650)
 
 
 def _fields(data: dict[str, object], *, partial: bool) -> _RoomFields:
@@ -84,21 +92,35 @@ def _fields(data: dict[str, object], *, partial: bool) -> _RoomFields:
             minimum=1,
             maximum=365,
         ),
+        "retention_days": lambda: validate.integer(
+            data.get("retention_days"),
+            "retention_days",
+            label=_("Keep viewing events for (days)"),
+            minimum=RETENTION_DAYS[0],
+            maximum=RETENTION_DAYS[1],
+        ),
     }
     if partial:
         checks = {key: check for key, check in checks.items() if key in data}
-    if data.get("invite_expiry_days") in (None, ""):
-        # Empty means "keep the default" (or the current value when editing).
-        checks.pop("invite_expiry_days", None)
+    for key in ("invite_expiry_days", "retention_days"):
+        if data.get(key) in (None, ""):
+            # Empty means "keep the default" (or the current value when editing).
+            checks.pop(key, None)
     # Each check above returns the type its key has in _RoomFields.
     return cast(_RoomFields, validate.gather(checks))
 
 
 def create_room(
-    session: Session, *, user: User, data: dict[str, object], default_expiry_days: int = 30
+    session: Session,
+    *,
+    user: User,
+    data: dict[str, object],
+    default_expiry_days: int = 30,
+    default_retention_days: int = 365,
 ) -> Room:
     values = _fields(data, partial=False)
     values.setdefault("invite_expiry_days", default_expiry_days)
+    values.setdefault("retention_days", default_retention_days)
     room = Room(org_id=user.org_id, owner_id=pk(user), **values)
     session.add(room)
     session.flush()

@@ -352,15 +352,25 @@ def _section_field(
         raise InvalidInput(fields={field: _("Choose a section of this template.")}) from None
 
 
-def add_section(session: Session, *, template: RoomTemplate, title: object) -> TemplateSection:
+def _section_title(
+    title: object, sections: Sequence[TemplateSection], but: TemplateSection | None = None
+) -> str:
+    """A section title: required, at most 200 characters, and not another section's title
+    (case ignored: rooms made from the template match sections by title that way)."""
     text = validate.text(title, "section_title", label=_("Section title"))
-    sections = _sections(session, template)
-    if len(sections) >= MAX_SECTIONS:
-        raise Conflict(_("A template can have at most %(max)s sections.", max=MAX_SECTIONS))
-    if any(s.title.casefold() == text.casefold() for s in sections):
+    others = [s for s in sections if but is None or s.id != but.id]
+    if any(s.title.casefold() == text.casefold() for s in others):
         raise InvalidInput(
             fields={"section_title": _("This template already has a section with that title.")}
         )
+    return text
+
+
+def add_section(session: Session, *, template: RoomTemplate, title: object) -> TemplateSection:
+    sections = _sections(session, template)
+    text = _section_title(title, sections)
+    if len(sections) >= MAX_SECTIONS:
+        raise Conflict(_("A template can have at most %(max)s sections.", max=MAX_SECTIONS))
     section = TemplateSection(
         org_id=template.org_id,
         template_id=pk(template),
@@ -369,6 +379,18 @@ def add_section(session: Session, *, template: RoomTemplate, title: object) -> T
     )
     session.add(section)
     session.flush()
+    _touch(template)
+    return section
+
+
+def rename_section(
+    session: Session, *, template: RoomTemplate, section: TemplateSection, title: object
+) -> TemplateSection:
+    """A new title for the heading; its documents and place stay. Rooms already made from the
+    template keep their own sections."""
+    if section.template_id != template.id:
+        raise NotFound(_("No such section in this template."))
+    section.title = _section_title(title, _sections(session, template), but=section)
     _touch(template)
     return section
 
@@ -644,6 +666,7 @@ def create_room_from_template(
     data: Mapping[str, object],
     default_expiry_days: int = 30,
     field: str = "template_id",
+    default_retention_days: int = 365,
 ) -> NewRoom:
     """A room with the template's sections, library documents and plan, in one transaction.
 
@@ -659,7 +682,11 @@ def create_room_from_template(
         if not str(values.get(key) or "").strip():
             values[key] = getattr(template, key)
     room = rooms.create_room(
-        session, user=user, data=values, default_expiry_days=default_expiry_days
+        session,
+        user=user,
+        data=values,
+        default_expiry_days=default_expiry_days,
+        default_retention_days=default_retention_days,
     )
     view = load_template(session, template=template)
 
@@ -747,6 +774,7 @@ def create_room(
     template_id: object = "",
     field: str = "template_id",
     default_expiry_days: int = 30,
+    default_retention_days: int = 365,
 ) -> NewRoom:
     """The new-room form and the API: a blank room, or one from the template `template_id`.
 
@@ -754,7 +782,11 @@ def create_room(
     """
     if not str(template_id or "").strip():
         room = rooms.create_room(
-            session, user=user, data=dict(data), default_expiry_days=default_expiry_days
+            session,
+            user=user,
+            data=dict(data),
+            default_expiry_days=default_expiry_days,
+            default_retention_days=default_retention_days,
         )
         return NewRoom(room)
     try:
@@ -770,6 +802,7 @@ def create_room(
         data=data,
         default_expiry_days=default_expiry_days,
         field=field,
+        default_retention_days=default_retention_days,
     )
 
 

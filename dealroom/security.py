@@ -2,6 +2,11 @@
 
 Each purpose signs in its own namespace (itsdangerous salt), so a value signed as an invite can
 never be replayed as a buyer session, a seller session or a team invitation.
+
+Key rotation: the Signer signs with the current key and also accepts values signed with the
+previous keys (`DEALROOM_SECRET_KEY_PREVIOUS`), so changing the key logs nobody out; drop a previous
+key once everything signed with it has expired (sessions: `DEALROOM_SESSION_DAYS`; viewer cookies:
+90 days; invite links: their room's expiry).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +32,7 @@ NAMESPACES = frozenset(
         "csrf",  # CSRF token cookie
         "download",  # short-lived download links for locally stored files
         "verify",  # pending email verification for a forwarded link
+        "track",  # one page load's tracking stream (the beacon's proof of origin)
     }
 )
 
@@ -62,13 +69,19 @@ class TokenExpired(TokenInvalid):
 
 
 class Signer:
-    def __init__(self, secret_key: str) -> None:
-        self._secret = secret_key
+    def __init__(self, secret_key: str, previous: Sequence[str] = ()) -> None:
+        # itsdangerous signs with the last key of the list and verifies with any of them.
+        self._keys = [*reversed([key for key in previous if key]), secret_key]
+
+    @property
+    def keys(self) -> list[str]:
+        """Every key a signature is checked against: the current one first."""
+        return list(reversed(self._keys))
 
     def _serializer(self, namespace: str) -> URLSafeTimedSerializer:
         if namespace not in NAMESPACES:
             raise ValueError(f"unknown signing namespace {namespace!r}")
-        return URLSafeTimedSerializer(self._secret, salt=f"dealroom.{namespace}")
+        return URLSafeTimedSerializer(self._keys, salt=f"dealroom.{namespace}")
 
     def sign(self, namespace: str, payload: Any) -> str:
         return self._serializer(namespace).dumps(payload)

@@ -39,6 +39,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Signs cookies, invite links and tokens. Set a long random value in production.",
     ),
     Setting(
+        "secret_key_previous",
+        "",
+        "Earlier secret keys, comma separated, still accepted when checking signatures (never used to sign): rotate the key without logging anyone out.",
+    ),
+    Setting(
         "base_url",
         "http://127.0.0.1:8000",
         "Public URL of the app, used in invite links and emails.",
@@ -96,9 +101,54 @@ SETTINGS: tuple[Setting, ...] = (
         "Run the background scheduler (mail delivery) in this process (`true`/`false`).",
     ),
     Setting(
+        "track_idle_seconds",
+        "60",
+        "Tracking: a viewer counts as active while the tab is visible and they interacted (or a video played) within this many seconds.",
+    ),
+    Setting(
+        "track_retention_days",
+        "365",
+        "Tracking: default retention of raw viewing events for new rooms (a room can change it); older events are deleted, anonymous aggregates kept.",
+    ),
+    Setting(
+        "track_country_header",
+        "",
+        "Tracking: request header with a 2-letter country set by your proxy (e.g. `CF-IPCountry`); empty means no location is recorded.",
+    ),
+    Setting(
+        "track_flush_ms",
+        "100",
+        "Tracking: how often each process writes the beats it accepted (milliseconds); SIGTERM writes the rest.",
+    ),
+    Setting(
+        "track_return_days",
+        "7",
+        'Tracking: a visit after this many days of silence shows as "returned" in the room\'s activity.',
+    ),
+    Setting(
+        "suggest_half_life_days",
+        "7",
+        "Suggestions: a viewer's interest in what they read halves every this many days, so recent reading outweighs old.",
+    ),
+    Setting(
+        "suggest_holdout_percent",
+        "10",
+        "Suggestions: share of viewers (stable per viewer) who get the seller's order instead, so the lift is measured (0-50).",
+    ),
+    Setting(
         "trust_proxy",
         "false",
         "Trust `X-Forwarded-For`/`-Proto` from a load balancer (`true`/`false`).",
+    ),
+    Setting(
+        "metrics_token",
+        "",
+        "Bearer token for `GET /metrics`. Empty means only requests from 127.0.0.1 (not through a proxy) may read it.",
+    ),
+    Setting(
+        "log_format",
+        "text",
+        "`text` (one readable line) or `json` (one object per line); both carry the request id.",
     ),
 )
 
@@ -107,6 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
 class Settings:
     env: str
     secret_key: str
+    secret_key_previous: str
     base_url: str
     database_url: str
     storage: str
@@ -132,7 +183,16 @@ class Settings:
     code_attempts: int
     download_url_seconds: int
     run_jobs: bool
+    track_idle_seconds: int
+    track_retention_days: int
+    track_country_header: str
+    track_flush_ms: int
+    track_return_days: int
+    suggest_half_life_days: int
+    suggest_holdout_percent: int
     trust_proxy: bool
+    metrics_token: str
+    log_format: str
 
     @property
     def production(self) -> bool:
@@ -141,6 +201,10 @@ class Settings:
     @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def previous_secret_keys(self) -> list[str]:
+        return [key.strip() for key in self.secret_key_previous.split(",") if key.strip()]
 
     @property
     def max_upload_bytes(self) -> int:
@@ -225,7 +289,19 @@ def validate(settings: Settings) -> None:
             "Refusing to start in production with a placeholder or short DEALROOM_SECRET_KEY "
             "(use at least 32 random characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
         )
+    if settings.production and any(
+        key == PLACEHOLDER_SECRET or len(key) < 32 for key in settings.previous_secret_keys
+    ):
+        raise SettingsError(
+            "DEALROOM_SECRET_KEY_PREVIOUS holds a placeholder or short key; list only real former keys."
+        )
+    if settings.log_format not in {"text", "json"}:
+        raise SettingsError("DEALROOM_LOG_FORMAT must be text or json")
     if settings.storage not in {"local", "s3"}:
         raise SettingsError("DEALROOM_STORAGE must be local or s3")
+    if settings.suggest_half_life_days <= 0:
+        raise SettingsError("DEALROOM_SUGGEST_HALF_LIFE_DAYS must be positive")
+    if not 0 <= settings.suggest_holdout_percent <= 50:
+        raise SettingsError("DEALROOM_SUGGEST_HOLDOUT_PERCENT must be between 0 and 50")
     if settings.max_upload_mb <= 0:
         raise SettingsError("DEALROOM_MAX_UPLOAD_MB must be positive")

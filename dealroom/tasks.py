@@ -5,6 +5,9 @@ Who may do what (an *actor* is a seller of the room's organisation or a buyer in
 - sellers do everything: milestones, and every task (add, edit, move, delete, change status);
 - buyers add tasks to any milestone and comment on any task; they change the status of the
   tasks they own or added ("tick their own"), and edit or delete only the tasks they added;
+- the plan's order is the seller's: only sellers move tasks up and down, into another milestone
+  at a given place, and milestones up and down. A buyer's plan shows the order the seller set;
+  a buyer may still put a task they added into another milestone by editing it (it goes last);
 - a task's owner must be a member of the room: any active seller of the room's organisation, or
   a non-revoked invite of *this* room. Anyone else is refused with a field error.
 
@@ -15,14 +18,20 @@ health is the worst that applies, in this order:
 - "overdue"  when any open task is overdue;
 - "at_risk"  when any open task is blocked, or due within `AT_RISK_WITHIN_DAYS` days;
 - "on_track" otherwise (also for an empty plan).
+
+Order: milestones by `position`, tasks within their milestone by `position`; ties (which only a
+database written by something else could hold) are broken by id, everywhere. Every change to the
+plan's shape (adding, moving, deleting) first locks the room's row, so concurrent changes in one
+room happen one after the other, and each leaves the positions it touches dense: 1, 2, 3…
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import CheckConstraint, func
@@ -326,6 +335,7 @@ def add_milestone(
 ) -> Milestone:
     _require_manager(room, actor)
     values = _milestone_fields(data, partial=False)
+    _lock_plan(session, room)
     last = session.exec(
         select(func.max(Milestone.position)).where(Milestone.room_id == room.id)
     ).one()
@@ -370,12 +380,14 @@ def update_milestone(
 def delete_milestone(session: Session, *, room: Room, actor: Actor, milestone: Milestone) -> None:
     """Removes the milestone with its tasks and their comments."""
     _require_manager(room, actor)
+    _lock_plan(session, room)
     doomed = list(session.exec(select(Task).where(Task.milestone_id == milestone.id)))
     for task in doomed:
         _delete_task_rows(session, task)
     session.flush()  # without relationships, the unit of work needs the order spelled out
     session.delete(milestone)
     session.flush()
+    _renumber(_ordered_milestones(session, room))
     audit.record(
         session,
         org_id=room.org_id,
@@ -502,6 +514,7 @@ def add_task(session: Session, *, room: Room, actor: Actor, data: Mapping[str, o
     milestone = values["milestone_id"]
     assert isinstance(milestone, Milestone)
     owner_user_id, owner_invite_id = _owner_ids(values["owner_id"])
+    _lock_plan(session, room)
     task = Task(
         org_id=room.org_id,
         room_id=pk(room),
@@ -554,8 +567,12 @@ def update_task(
         milestone = values["milestone_id"]
         assert isinstance(milestone, Milestone)
         if milestone.id != task.milestone_id:
-            task.milestone_id = pk(milestone)
+            _lock_plan(session, room)
+            left = task.milestone_id
+            # The new place is counted before the task joins (a query would autoflush it first).
             task.position = _next_position(session, milestone)
+            task.milestone_id = pk(milestone)
+            _renumber(_milestone_tasks(session, left))
     if "title" in values:
         task.title = str(values["title"])
     if "notes" in values:
@@ -617,8 +634,10 @@ def delete_task(session: Session, *, room: Room, actor: Actor, task: Task) -> No
             _("Only the seller's team or whoever added this task can delete it.")
         )
     _check_open(room)
+    _lock_plan(session, room)
     _delete_task_rows(session, task)
     session.flush()
+    _renumber(_milestone_tasks(session, task.milestone_id))
     audit.record(
         session,
         org_id=room.org_id,
@@ -627,6 +646,167 @@ def delete_task(session: Session, *, room: Room, actor: Actor, task: Task) -> No
         target=task.public_id,
         room=room.public_id,
     )
+
+
+# ---------------------------------------------------------------- order
+
+DIRECTIONS = ("up", "down")
+MAX_POSITION = 10_000
+
+
+def can_reorder(actor: Actor | None) -> bool:
+    """Move tasks and milestones (see the module docstring: the order is the seller's)."""
+    return can_manage(actor)
+
+
+def _lock_plan(session: Session, room: Room) -> None:
+    """Wait for, then hold until commit, the room's row: changes to one room's plan happen one
+    after the other. FOR NO KEY UPDATE still lets others insert rows that refer to the room (a
+    chat message, a view). SQLite has no row locks, and needs none: it runs one writer at a
+    time (write transactions begin IMMEDIATE)."""
+    session.exec(select(Room.id).where(Room.id == room.id).with_for_update(key_share=True)).one()
+
+
+def _ordered_milestones(session: Session, room: Room) -> list[Milestone]:
+    """As `list_milestones`, reloaded from the database (another request may have moved them
+    while this one waited for the lock)."""
+    query = select(Milestone).where(Milestone.room_id == room.id)
+    query = query.order_by(col(Milestone.position), col(Milestone.id))
+    return list(session.exec(query.execution_options(populate_existing=True)))
+
+
+def _milestone_tasks(session: Session, milestone_id: int) -> list[Task]:
+    """A milestone's tasks in plan order, reloaded from the database."""
+    query = select(Task).where(Task.milestone_id == milestone_id)
+    query = query.order_by(col(Task.position), col(Task.id))
+    return list(session.exec(query.execution_options(populate_existing=True)))
+
+
+def _renumber(rows: Sequence[Task | Milestone]) -> None:
+    for position, row in enumerate(rows, start=1):
+        if row.position != position:
+            row.position = position
+
+
+def _step(rows: list[Any], row: Any, direction: object) -> None:
+    """Swap `row` with its neighbour above or below (nothing at either end), then renumber."""
+    way = validate.choice(direction, "direction", label=_("Direction"), options=DIRECTIONS)
+    index = [r.id for r in rows].index(row.id)
+    other = index - 1 if way == "up" else index + 1
+    if 0 <= other < len(rows):
+        rows[index], rows[other] = rows[other], rows[index]
+    _renumber(rows)
+
+
+def _position(value: object) -> int | None:
+    """A 1-based place in a milestone; empty means last."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return validate.integer(value, "position", label=_("Position"), minimum=1, maximum=MAX_POSITION)
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _require_reorder(room: Room, actor: Actor) -> None:
+    _check_member(room, actor)
+    if not can_reorder(actor):
+        raise PermissionDenied(_("Only the seller's team can change the order of the plan."))
+    _check_open(room)
+
+
+def move_task(
+    session: Session,
+    *,
+    room: Room,
+    actor: Actor,
+    task: Task,
+    direction: object = None,
+    milestone_id: object = None,
+    position: object = None,
+) -> Task:
+    """Move a task (sellers only): one step `direction` ("up" or "down") within its milestone,
+    or, given `milestone_id`, into that milestone (its own, or another) at `position` (1 is
+    first; empty, or past the end, is last). The milestones it leaves and enters are renumbered.
+    """
+    _require_reorder(room, actor)
+    if task.room_id != room.id:
+        raise NotFound(_("No such task in this room."))
+    target: Milestone | None = None
+    place: int | None = None
+    if validate.storable(milestone_id, "milestone_id").strip():
+        values = validate.gather(
+            {
+                "milestone_id": lambda: _milestone_field(session, room, milestone_id),
+                "position": lambda: _position(position),
+            }
+        )
+        chosen, place = values["milestone_id"], _as_int(values["position"])
+        assert isinstance(chosen, Milestone)
+        target = chosen
+    elif direction is None or direction == "":
+        raise InvalidInput(fields={"direction": _("Choose where to move the task.")})
+    else:
+        validate.choice(direction, "direction", label=_("Direction"), options=DIRECTIONS)
+    _lock_plan(session, room)
+    # Re-read what this request loaded before the lock: another one may have moved it since.
+    current = session.exec(
+        select(Task).where(Task.id == task.id).execution_options(populate_existing=True)
+    ).first()
+    if current is None:
+        raise NotFound(_("This task was deleted meanwhile."))
+    if target is not None and session.get(Milestone, pk(target), populate_existing=True) is None:
+        raise NotFound(_("This milestone was deleted meanwhile."))
+    if target is None:
+        _step(_milestone_tasks(session, task.milestone_id), task, direction)
+    else:
+        left = [t for t in _milestone_tasks(session, task.milestone_id) if t.id != task.id]
+        entered = (
+            left
+            if target.id == task.milestone_id
+            else [t for t in _milestone_tasks(session, pk(target)) if t.id != task.id]
+        )
+        index = len(entered) if place is None else min(place - 1, len(entered))
+        entered.insert(index, task)
+        task.milestone_id = pk(target)
+        _renumber(left)
+        _renumber(entered)
+    audit.record(
+        session,
+        org_id=room.org_id,
+        actor=actor.public_id,
+        action="task.moved",
+        target=task.public_id,
+        room=room.public_id,
+        position=task.position,
+    )
+    return task
+
+
+def move_milestone(
+    session: Session, *, room: Room, actor: Actor, milestone: Milestone, direction: object
+) -> Milestone:
+    """One step up or down in the plan (sellers only); its tasks go with it."""
+    _require_reorder(room, actor)
+    if milestone.room_id != room.id:
+        raise NotFound(_("No such milestone in this room."))
+    validate.choice(direction, "direction", label=_("Direction"), options=DIRECTIONS)
+    _lock_plan(session, room)
+    rows = _ordered_milestones(session, room)
+    if milestone.id not in [m.id for m in rows]:
+        raise NotFound(_("This milestone was deleted meanwhile."))
+    _step(rows, milestone, direction)
+    audit.record(
+        session,
+        org_id=room.org_id,
+        actor=actor.public_id,
+        action="milestone.moved",
+        target=milestone.public_id,
+        room=room.public_id,
+        position=milestone.position,
+    )
+    return milestone
 
 
 # ---------------------------------------------------------------- comments
@@ -751,12 +931,22 @@ class Plan:
         return not self.milestones
 
 
-def load_plan(session: Session, *, room: Room, actor: Actor | None, on: date | None = None) -> Plan:
+def load_plan(
+    session: Session,
+    *,
+    room: Room,
+    actor: Actor | None,
+    on: date | None = None,
+    users: Sequence[User] | None = None,
+    invites: Sequence[Invite] | None = None,
+) -> Plan:
     """Everything the plan panel shows, in a fixed number of queries. `actor` None is a
-    read-only viewer (a seller previewing the buyer's view)."""
+    read-only viewer (a seller previewing the buyer's view). A page that has loaded them
+    already passes the organisation's `users` and all of the room's `invites` (revoked too),
+    in the order of accounts.team and invites.list_invites."""
     on = on or today()
-    users = _org_users(session, room)
-    invites = _room_invites(session, room)
+    users = _org_users(session, room) if users is None else users
+    invites = _room_invites(session, room) if invites is None else invites
     people: dict[tuple[str, int], Member] = {}
     for user in users:
         people["user", pk(user)] = _seller_member(user)

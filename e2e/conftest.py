@@ -19,6 +19,10 @@ from .mail import Inbox
 from .server import Server, running_server
 
 ACTION_TIMEOUT_MS = 10_000
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +54,11 @@ def new_context(browser: Browser, server: Server) -> Iterator[NewContext]:
 
     def make() -> BrowserContext:
         context = browser.new_context(
-            base_url=server.base_url, viewport={"width": 1280, "height": 800}
+            base_url=server.base_url,
+            viewport={"width": 1280, "height": 800},
+            # Headless Chromium says "HeadlessChrome" in its user agent, which the tracking
+            # beacon drops as a bot (on purpose): these browsers stand for people.
+            user_agent=DESKTOP_CHROME,
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)

@@ -38,6 +38,7 @@ class Server:
     base_url: str
     buyer_link: str
     workdir: Path
+    process: subprocess.Popen[bytes] | None = None  # for tests that stop it themselves
 
 
 def app_env(workdir: Path, port: int, smtp: tuple[str, int] | None) -> dict[str, str]:
@@ -57,6 +58,8 @@ def app_env(workdir: Path, port: int, smtp: tuple[str, int] | None) -> dict[str,
             "DEALROOM_SMTP_PORT": str(smtp[1]) if smtp else "587",
             "DEALROOM_SMTP_STARTTLS": "false",
             "DEALROOM_RUN_JOBS": "true",
+            # Journeys expect suggestions; the holdout (seller's order) has its own tests.
+            "DEALROOM_SUGGEST_HOLDOUT_PERCENT": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -119,7 +122,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(smtp: tuple[str, int] | None = None) -> Iterator[Server]:
+def running_server(
+    smtp: tuple[str, int] | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """Migrate, seed and serve a fresh app; stop it (SIGTERM, then SIGKILL) on exit.
 
     Without `smtp` the app runs in development mode and keeps its mail on the outbox page.
@@ -128,6 +133,7 @@ def running_server(smtp: tuple[str, int] | None = None) -> Iterator[Server]:
         workdir = Path(tmp)
         port = free_port()
         env = app_env(workdir, port, smtp)
+        env.update(extra_env or {})
         _cli(env, "migrate")
         seeded = _cli(env, "seed-demo")
         match = re.search(r"Buyer link:\s+(\S+)", seeded)
@@ -147,6 +153,11 @@ def running_server(smtp: tuple[str, int] | None = None) -> Iterator[Server]:
             )
             try:
                 _wait_until_up(base_url, process, log)
-                yield Server(base_url=base_url, buyer_link=match.group(1), workdir=workdir)
+                yield Server(
+                    base_url=base_url,
+                    buyer_link=match.group(1),
+                    workdir=workdir,
+                    process=process,
+                )
             finally:
                 _stop(process)

@@ -72,7 +72,7 @@ def test_seller_arranges_a_pdf_and_a_buyer_reads_it_page_by_page(
     buyer_problems = watch_console(buyer)
     open_invite(buyer, link_in(inbox.next_to("kim@globex.example"), server.base_url))
     expect(buyer.get_by_role("heading", level=3, name="Proposal")).to_be_visible()
-    buyer.get_by_role("link", name="Pricing").click()
+    buyer.locator("#room-content").get_by_role("link", name="Pricing").click()
 
     viewer = buyer.locator("#pdf-viewer")
     expect(viewer.locator("canvas.pdf-ready")).to_be_visible()

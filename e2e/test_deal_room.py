@@ -172,7 +172,7 @@ def test_seller_builds_a_room_and_two_buyers_work_and_chat_in_it_live(
     a, b = buyers
 
     # Aoki reads the PDF: pdf.js draws the first page on a canvas, and pages turn.
-    a.get_by_role("link", name=pdf_title).click()
+    a.locator("#room-content").get_by_role("link", name=pdf_title).click()
     expect(a.get_by_role("heading", level=1, name=pdf_title)).to_be_visible()
     expect(a.get_by_role("img", name=f"Page of {pdf_title}")).to_be_visible()
     expect(a.get_by_text(re.compile(r"^Page\s*1\s*/\s*2$"))).to_be_visible()
@@ -182,7 +182,7 @@ def test_seller_builds_a_room_and_two_buyers_work_and_chat_in_it_live(
     expect_in_room(a, deal, aoki[1])
 
     # Baba opens the video: an embedded (privacy-enhanced) YouTube player named after it.
-    b.get_by_role("link", name=video_title).click()
+    b.locator("#room-content").get_by_role("link", name=video_title).click()
     player = b.get_by_title(video_title, exact=True)
     expect(player).to_be_visible()
     expect(player).to_have_attribute(

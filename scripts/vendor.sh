@@ -17,6 +17,8 @@ PACKAGES=(
     "htmx-ext-sse@^2|htmx-ext-sse|package/dist/sse.min.js" # SSE extension for htmx 2
     # PDF viewer (ES modules); the version is pinned in dealroom/web/content.py (PDFJS_VERSION)
     "pdfjs-dist@^6|pdfjs|package/build/pdf.min.mjs,package/build/pdf.worker.min.mjs"
+    # Charts on the room analytics page (UMD build: a plain <script>, sets window.Chart)
+    "chart.js@^4|chart.js|package/dist/chart.umd.min.js"
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,11 +40,14 @@ for entry in "${PACKAGES[@]}"; do
     meta="$work/package/package.json"
     version="$(node -p 'require(process.argv[1]).version' "$meta")"
     license="$(node -p 'require(process.argv[1]).license || ""' "$meta")"
+    # LICENSE, LICENSE.md or LICENSE.txt, whichever the package ships.
+    license_file="$(find "$work/package" -maxdepth 1 -iname 'LICENSE*' | sort | head -n 1)"
+    [ -n "$license_file" ] || { echo "vendor.sh: $spec has no LICENSE file" >&2; exit 1; }
     if [ -z "$license" ]; then # no "license" field: name it from the LICENSE text
-        if grep -qiE 'zero.clause' "$work/package/LICENSE"; then
+        if grep -qiE 'zero.clause' "$license_file"; then
             license="0BSD"
         else
-            license="$(grep -m1 -v '^[[:space:]]*$' "$work/package/LICENSE")"
+            license="$(grep -m1 -v '^[[:space:]]*$' "$license_file")"
         fi
     fi
     IFS=',' read -r -a files <<<"$file"
@@ -58,14 +63,14 @@ for entry in "${PACKAGES[@]}"; do
         rm -rf "${DEST:?}/$dir"
         mkdir -p "$DEST/$dir"
         for f in "${files[@]}"; do cp "$work/$f" "$DEST/$dir/"; done
-        cp "$work/package/LICENSE" "$DEST/$dir/LICENSE.txt"
+        cp "$license_file" "$DEST/$dir/LICENSE.txt"
         echo "vendored ${spec%@*} $version -> static/vendor/$dir/"
         rows+=("| \`$dir/\` (${files[*]##*/}) | ${spec%@*} | $version | $license (\`$dir/LICENSE.txt\`) | \`$spec\` |")
         continue
     fi
 
-    ext="${file##*/}"           # htmx.min.js / sse.min.js
-    ext=".${ext#*.}"            # .min.js
+    ext="${file##*/}"           # htmx.min.js / sse.min.js / chart.umd.min.js
+    ext=".${ext#*.}"            # .min.js / .umd.min.js
     js="$name-$version$ext"
     lic="$name-$version.LICENSE.txt"
 
@@ -75,7 +80,7 @@ for entry in "${PACKAGES[@]}"; do
         ! -name "$js" ! -name "$lic" -print -delete | sed 's/^/removed /'
 
     cp "$work/$file" "$DEST/$js"
-    cp "$work/package/LICENSE" "$DEST/$lic"
+    cp "$license_file" "$DEST/$lic"
     echo "vendored ${spec%@*} $version -> static/vendor/$js"
     rows+=("| \`$js\` | ${spec%@*} | $version | $license (\`$lic\`) | \`$spec\` |")
 done
@@ -98,5 +103,9 @@ done
     echo "pdf.js is two ES modules that load each other by relative URL, so they keep"
     echo "their own names inside a versioned directory. After an update, set"
     echo "\`PDFJS_VERSION\` in \`dealroom/web/content.py\` to the new version."
+    echo
+    echo "Chart.js is its UMD build (a plain script that defines \`window.Chart\`), used by"
+    echo "\`static/analytics.js\` on the room analytics page; after an update, change the"
+    echo "file name in \`templates/analytics/page.html\`."
 } >"$DEST/README.md"
 echo "wrote static/vendor/README.md"

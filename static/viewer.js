@@ -22,6 +22,9 @@ async function viewer(box) {
 
   async function show(number) {
     current = Math.min(Math.max(1, number), pdf.numPages);
+    // track.js counts active time per page: tell it which page is in front.
+    box.dataset.page = String(current);
+    box.dispatchEvent(new CustomEvent("dealroom:page", { detail: { page: current }, bubbles: true }));
     part("current").textContent = String(current);
     part("total").textContent = String(pdf.numPages);
     prev.disabled = current <= 1;

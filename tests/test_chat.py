@@ -470,3 +470,54 @@ def test_the_scheduler_sends_chat_digests(db, session, services, room, owner, bu
     jobs.chat_digests()
 
     assert len(mails(session, "aiko@northwind.example")) == 1
+
+
+# ---------------------------------------------------------------- mentions as shown
+
+
+def test_mentions_of_members_are_highlighted_for_every_reader(session, room, owner, buyer):
+    post(session, room, owner, "@kato, @Aiko here. Ask @nobody, not `@kato`.")
+
+    [entry] = chat.list_messages(session, room=room, seller=False).entries
+
+    assert entry.handles == {"kato": buyer.public_id, "aiko": owner.public_id}
+    html = str(entry.html)
+    assert '<span class="mention">@kato</span>' in html
+    assert '<span class="mention">@Aiko</span>' in html
+    assert "@nobody" in html and "<code>@kato</code>" in html
+    assert "mention--me" not in html
+
+
+def test_the_reader_sees_their_own_mentions_apart(session, room, owner, colleague, buyer):
+    post(session, room, buyer, "@aiko and @ken.tanaka, please check")
+    [entry] = chat.list_messages(session, room=room, seller=True).entries
+
+    for_aiko = str(entry.html_for(owner.public_id))
+    for_ken = str(entry.html_for(colleague.public_id))
+    for_buyer = str(entry.html_for(buyer.public_id))
+
+    assert '<span class="mention mention--me">@aiko</span>' in for_aiko
+    assert '<span class="mention">@ken.tanaka</span>' in for_aiko
+    assert '<span class="mention mention--me">@ken.tanaka</span>' in for_ken
+    assert "mention--me" not in for_buyer and for_buyer.count('class="mention"') == 2
+
+
+def test_an_ambiguous_or_unknown_name_is_not_highlighted(session, services, room, owner, buyer):
+    factories.invite(session, services, room, owner, email="ysato@acme.example", name="Yuki Sato")
+    session.flush()
+    post(session, room, owner, "@yuki or @yukio, and @kato")
+
+    [entry] = chat.list_messages(session, room=room, seller=True).entries
+
+    assert entry.handles == {"kato": buyer.public_id}
+    assert str(entry.html).count('class="mention"') == 1
+
+
+def test_a_buyer_named_in_an_internal_note_is_not_highlighted(session, room, owner, buyer):
+    post(session, room, owner, "@kato wants a discount; @aiko decides", internal=True)
+
+    [entry] = chat.list_messages(session, room=room, seller=True).entries
+
+    # As for notifications: an internal note mentions sellers only.
+    assert entry.handles == {"aiko": owner.public_id}
+    assert "@kato wants" in str(entry.html)

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from pypdf import PdfWriter
+from sqlalchemy import event
 from sqlmodel import select
 
 from dealroom import content
@@ -300,6 +301,52 @@ def test_archived_documents_leave_the_library_but_not_the_rooms(session, room, s
     assert len(content.room_content(session, room=room)) == 1
     content.restore_document(session, document=document)
     assert len(content.list_library(session, org_id=seller.org_id)) == 1
+
+
+# ---------------------------------------------------------------- the listing
+
+
+def test_the_listing_reads_records_in_two_statements(session, services, storage, room, seller):
+    """Room pages list every item on every view: plain records from a fixed number of
+    statements, never ORM instances (see room_content)."""
+    person = factories.invite(session, services, room, seller)
+    intro = content.add_section(session, room=room, title="Intro")
+    for n in range(6):
+        add(session, storage, room, seller, f"Doc {n}", section=intro if n % 2 else None)
+    session.flush()
+    statements: list[str] = []
+    loaded: list[object] = []
+
+    def count(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(session, "loaded_as_persistent", lambda _s, obj: loaded.append(obj))
+    try:
+        listed = content.room_content(session, room=room, invite=person)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 2 and loaded == []
+    assert [v.badge for v in listed.items] == ["new"] * 6
+    assert [v.title for v in listed.sections[1].items] == ["Doc 1", "Doc 3", "Doc 5"]
+    assert listed.sections[1].items[0].section is listed.headings[0]
+    assert listed.items[0].item.role_list == [] and listed.items[0].pages == 2
+
+
+def test_the_listing_shows_changes_the_session_has_not_written_yet(session, storage, room, seller):
+    a, b = (add(session, storage, room, seller, t) for t in "AB")
+    session.flush()
+    content.set_download(session, item=a, allowed=False)  # pending, as in a request
+    content.move_item(session, room=room, item=a, direction="down")
+    listed = content.room_content(session, room=room)
+    assert [(v.title, v.item.allow_download) for v in listed.items] == [
+        ("B", True),
+        ("A", False),
+    ]
+    with session.no_autoflush:  # reads that must not write (see web/chat.py) still don't
+        b.allow_download = False
+        assert content.room_content(session, room=room).items[0].item.allow_download
 
 
 # ---------------------------------------------------------------- sections and order

@@ -58,3 +58,91 @@ def test_raw_html_is_shown_as_text():
 def test_mentions_are_found_once_each():
     assert mentions("Hi @kato and @Sato@acme.example, cc @kato.") == ["kato", "sato@acme.example"]
     assert mentions("mail me at someone@acme.example") == []
+
+
+# ---------------------------------------------------------------- highlighted mentions
+
+
+def mention_spans(html: str) -> list[tuple[str, str]]:
+    """(class, text) of each <span> in rendered HTML."""
+    found: list[tuple[str, str]] = []
+
+    class Collect(HTMLParser):
+        open: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "span":
+                self.open = dict(attrs).get("class") or ""
+
+        def handle_data(self, data):
+            if self.open is not None:
+                found.append((self.open, data))
+                self.open = None
+
+    Collect().feed(html)
+    return found
+
+
+def test_mentions_the_caller_names_are_highlighted_and_others_stay_text():
+    html = str(render("Hi @Kato and @mei. Ask @nobody.", mentioned={"kato", "mei"}))
+
+    assert mention_spans(html) == [("mention", "@Kato"), ("mention", "@mei")]
+    assert "@mei</span>. Ask @nobody." in html  # the sentence's full stop is not part of it
+
+
+def test_a_mention_of_the_reader_gets_its_own_class():
+    html = str(render("@kato, @mei: thoughts?", mentioned={"kato", "mei"}, me={"mei"}))
+
+    assert mention_spans(html) == [("mention", "@kato"), ("mention mention--me", "@mei")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "`@kato`",
+        "```\n@kato\n```",
+        "    @kato indented code",
+        "[@kato](https://example.com/@kato)",
+        "<https://example.com/@kato>",
+        "![@kato](https://example.com/kato.png)",
+        "mail kato@kato.example",
+    ],
+)
+def test_no_mention_inside_code_links_images_or_addresses(body):
+    assert "mention" not in str(render(body, mentioned={"kato", "kato.example"}))
+
+
+def test_mentions_inside_formatting_lists_and_tables_are_highlighted():
+    body = "**@kato** _@kato_\n\n- @kato\n\n| who |\n| --- |\n| @kato |"
+    html = str(render(body, mentioned={"kato"}))
+    assert [text for _cls, text in mention_spans(html)] == ["@kato"] * 4
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "@<img src=x onerror=alert(1)>",
+        '@kato<img src=x onerror="alert(1)">',
+        "@kato<script>alert(1)</script>",
+        '@kato" onmouseover="alert(1)',
+        "[@kato](javascript:alert(1))",
+        "`@kato<img src=x onerror=alert(1)>`",
+    ],
+)
+def test_hostile_text_around_mentions_stays_harmless(attack):
+    tags = elements(str(render(attack, mentioned={"kato", "<img"}, me={"kato"})))
+    assert {name for name, _ in tags} <= {"p", "a", "span", "code"}
+    for name, attrs in tags:
+        for attr, value in attrs:
+            assert not attr.startswith("on") and attr != "style"
+            assert not (value or "").strip().lower().startswith(("javascript:", "data:"))
+            if name == "span":
+                assert attr == "class" and value in ("mention", "mention mention--me")
+
+
+def test_the_readers_class_never_leaks_through_the_cache():
+    body = "Over to you, @kato"
+    assert "mention--me" in str(render(body, mentioned={"kato"}, me={"kato"}))
+    assert "mention--me" not in str(render(body, mentioned={"kato"}))
+    assert "mention" not in str(render(body))
+    assert "mention--me" in str(render(body, mentioned=["kato"], me=["kato"]))

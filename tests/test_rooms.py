@@ -60,3 +60,14 @@ def test_allowed_domains_fit_their_column(session):
             session, user=user, data={"name": "A", "buyer_company": "B", "allowed_domains": many}
         )
     assert "allowed_domains" in caught.value.fields
+
+
+def test_new_rooms_take_the_configured_tracking_retention(session):
+    user = factories.seller(session)
+    room = rooms.create_room(
+        session,
+        user=user,
+        data={"name": "Acme", "buyer_company": "Acme"},
+        default_retention_days=90,
+    )
+    assert room.retention_days == 90

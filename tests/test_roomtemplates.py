@@ -544,3 +544,58 @@ def test_rows_carry_the_templates_organisation(session, world):
     org_id = world["template"].org_id
     for model in (TemplateSection, TemplateItem, TemplateTask):
         assert {row.org_id for row in session.exec(select(model))} == {org_id}
+
+
+def test_a_section_is_renamed_in_place_with_its_documents(session, world):
+    template = world["template"]
+    before = template.updated_at
+
+    renamed = roomtemplates.rename_section(
+        session, template=template, section=world["commercial"], title="  Pricing   and terms "
+    )
+
+    view = roomtemplates.load_template(session, template=template)
+    assert renamed is world["commercial"] and renamed.title == "Pricing and terms"
+    assert [s.title for s in view.sections] == ["Pricing and terms", "Trust"]
+    assert [e.document.title for e in view.groups[1].items] == ["Proposal"]
+    assert template.updated_at >= before
+    # Its own title in another case is no clash; rooms made from it get the new title.
+    roomtemplates.rename_section(
+        session, template=template, section=world["commercial"], title="PRICING AND TERMS"
+    )
+    room = make_room(session, world).room
+    assert [title for title, _docs in layout(session, room)][1:] == ["PRICING AND TERMS", "Trust"]
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("", "Section title is required."),
+        ("   ", "Section title is required."),
+        ("x" * 201, "Section title must be at most 200 characters."),
+        ("trust", "This template already has a section with that title."),
+        (" TRUST ", "This template already has a section with that title."),
+        ("a\x00b", "Must not contain NUL characters."),
+    ],
+)
+def test_a_bad_section_title_is_refused_and_nothing_changes(session, world, title, message):
+    with pytest.raises(InvalidInput) as raised:
+        roomtemplates.rename_section(
+            session, template=world["template"], section=world["commercial"], title=title
+        )
+
+    assert raised.value.fields == {"section_title": message}
+    session.expire_all()
+    view = roomtemplates.load_template(session, template=world["template"])
+    assert [s.title for s in view.sections] == ["Commercial", "Trust"]
+
+
+def test_a_section_of_another_template_is_not_renamed_here(session, world):
+    other = roomtemplates.create_template(session, user=world["seller"], data={"name": "Other"})
+    elsewhere = roomtemplates.add_section(session, template=other, title="Elsewhere")
+
+    with pytest.raises(NotFound):
+        roomtemplates.rename_section(
+            session, template=world["template"], section=elsewhere, title="Hijacked"
+        )
+    assert elsewhere.title == "Elsewhere"

@@ -3,19 +3,27 @@ plans from room templates."""
 
 from __future__ import annotations
 
+import random
+import threading
+import uuid
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from dealroom import tasks
-from dealroom.db import utcnow
+from dealroom.accounts import User
+from dealroom.db import Database, utcnow
 from dealroom.errors import AccessRevoked, Conflict, InvalidInput, NotFound, PermissionDenied
 from dealroom.invites import revoke_invite
-from dealroom.rooms import archive_room
+from dealroom.migrate import upgrade
+from dealroom.rooms import Room, archive_room
 from dealroom.tasks import Actor, Milestone, Task, TaskComment
 from tests import factories
+from tests.harness.postgres import create_database, drop_database
 
 DAY = date(2026, 3, 10)
 
@@ -635,3 +643,395 @@ def test_apply_plan_reports_every_bad_entry_and_adds_nothing(session, world):
 def test_apply_plan_is_for_sellers_of_the_room(session, world):
     with pytest.raises(NotFound):
         tasks.apply_plan(session, room=world["room"], user=world["rival"], plan=PLAN)
+
+
+# ---------------------------------------------------------------- order
+
+
+def titles(session, world):
+    """{milestone title: [task titles in plan order]}, and every milestone's positions dense."""
+    plan = tasks.load_plan(session, room=world["room"], actor=sells(world))
+    positions = [m.milestone.position for m in plan.milestones]
+    assert positions == list(range(1, len(positions) + 1)), positions
+    out = {}
+    for m in plan.milestones:
+        dense = [item.task.position for item in m.tasks]
+        assert dense == list(range(1, len(dense) + 1)), (m.milestone.title, dense)
+        out[m.milestone.title] = [item.task.title for item in m.tasks]
+    return out
+
+
+@pytest.fixture
+def ordered(session, world):
+    """Milestones "Technical validation" (A, B, C) and "Commercials" (D)."""
+    found = {t: add(session, world, title=t) for t in "ABC"}
+    commercials = tasks.add_milestone(
+        session, room=world["room"], actor=sells(world), data={"title": "Commercials"}
+    )
+    found["D"] = add(session, world, title="D", milestone_id=commercials.public_id)
+    found["commercials"] = commercials
+    session.flush()
+    return found
+
+
+def move(session, world, task, actor=None, **how):
+    return tasks.move_task(
+        session, room=world["room"], actor=actor or sells(world), task=task, **how
+    )
+
+
+def test_a_seller_moves_a_task_up_and_down_within_its_milestone(session, world, ordered):
+    move(session, world, ordered["C"], direction="up")
+    assert titles(session, world)["Technical validation"] == ["A", "C", "B"]
+
+    move(session, world, ordered["A"], direction="down")
+    assert titles(session, world)["Technical validation"] == ["C", "A", "B"]
+
+    # At either end a step goes nowhere.
+    move(session, world, ordered["C"], direction="up")
+    move(session, world, ordered["B"], direction="down")
+    assert titles(session, world) == {"Technical validation": ["C", "A", "B"], "Commercials": ["D"]}
+
+
+def test_a_task_moves_into_another_milestone_at_a_place_or_last(session, world, ordered):
+    commercials = ordered["commercials"].public_id
+
+    move(session, world, ordered["B"], milestone_id=commercials, position="1")
+    assert titles(session, world) == {"Technical validation": ["A", "C"], "Commercials": ["B", "D"]}
+
+    move(session, world, ordered["A"], milestone_id=commercials)  # no place: last
+    move(session, world, ordered["C"], milestone_id=commercials, position="99")  # past the end
+    assert titles(session, world) == {
+        "Technical validation": [],
+        "Commercials": ["B", "D", "A", "C"],
+    }
+    assert ordered["C"].milestone_id == ordered["commercials"].id
+
+
+def test_a_task_takes_a_place_in_its_own_milestone(session, world, ordered):
+    """What a drag and drop within one milestone sends."""
+    milestone = world["milestone"].public_id
+
+    move(session, world, ordered["C"], milestone_id=milestone, position="1")
+    assert titles(session, world)["Technical validation"] == ["C", "A", "B"]
+    move(session, world, ordered["C"], milestone_id=milestone, position="2")
+    assert titles(session, world)["Technical validation"] == ["A", "C", "B"]
+
+
+def test_milestones_move_up_and_down_with_their_tasks(session, world, ordered):
+    tasks.move_milestone(
+        session,
+        room=world["room"],
+        actor=sells(world),
+        milestone=ordered["commercials"],
+        direction="up",
+    )
+    assert list(titles(session, world)) == ["Commercials", "Technical validation"]
+    assert titles(session, world)["Commercials"] == ["D"]
+
+    tasks.move_milestone(
+        session,
+        room=world["room"],
+        actor=sells(world),
+        milestone=world["milestone"],
+        direction="up",
+    )
+    assert list(titles(session, world)) == ["Technical validation", "Commercials"]
+
+
+@pytest.mark.parametrize(
+    ("how", "field"),
+    [
+        ({}, "direction"),
+        ({"direction": "sideways"}, "direction"),
+        ({"milestone_id": "ms_nope"}, "milestone_id"),
+        ({"milestone_id": "task_abc"}, "milestone_id"),
+        ({"milestone_id": "MILESTONE", "position": "first"}, "position"),
+        ({"milestone_id": "MILESTONE", "position": "0"}, "position"),
+        ({"milestone_id": "MILESTONE", "position": "\x00"}, "position"),
+    ],
+)
+def test_a_bad_move_names_the_field_and_changes_nothing(session, world, ordered, how, field):
+    how = {k: world["milestone"].public_id if v == "MILESTONE" else v for k, v in how.items()}
+    before = titles(session, world)
+
+    with pytest.raises(InvalidInput) as caught:
+        move(session, world, ordered["B"], **how)
+
+    assert list(caught.value.fields) == [field]
+    assert titles(session, world) == before
+
+
+@pytest.mark.parametrize("direction", ["", None, "left", "UP "])
+def test_a_milestone_moves_up_or_down_only(session, world, ordered, direction):
+    with pytest.raises(InvalidInput) as caught:
+        tasks.move_milestone(
+            session,
+            room=world["room"],
+            actor=sells(world),
+            milestone=world["milestone"],
+            direction=direction,
+        )
+    assert caught.value.fields == {"direction": "Direction must be one of: up, down."}
+    assert list(titles(session, world)) == ["Technical validation", "Commercials"]
+
+
+def test_a_task_cannot_move_to_a_milestone_of_another_room(session, world, ordered):
+    elsewhere = tasks.add_milestone(
+        session, room=world["other_room"], actor=sells(world), data={"title": "Elsewhere"}
+    )
+
+    with pytest.raises(InvalidInput) as caught:
+        move(session, world, ordered["A"], milestone_id=elsewhere.public_id)
+
+    assert caught.value.fields == {"milestone_id": "No such milestone in this room."}
+    assert ordered["A"].milestone_id == world["milestone"].id
+
+
+def test_buyers_do_not_reorder_the_plan_not_even_their_own_tasks(session, world, ordered):
+    theirs = add(session, world, actor=buys(world), title="E")
+    before = titles(session, world)
+
+    for task in (theirs, ordered["A"]):
+        with pytest.raises(PermissionDenied):
+            move(session, world, task, actor=buys(world), direction="up")
+        with pytest.raises(PermissionDenied):
+            move(
+                session,
+                world,
+                task,
+                actor=buys(world),
+                milestone_id=ordered["commercials"].public_id,
+            )
+    with pytest.raises(PermissionDenied):
+        tasks.move_milestone(
+            session,
+            room=world["room"],
+            actor=buys(world),
+            milestone=world["milestone"],
+            direction="down",
+        )
+
+    assert titles(session, world) == before
+    assert not tasks.can_reorder(buys(world)) and tasks.can_reorder(sells(world))
+    # ... though a buyer may still file a task they added under another milestone (it goes last).
+    tasks.update_task(
+        session,
+        room=world["room"],
+        actor=buys(world),
+        task=theirs,
+        data={"milestone_id": ordered["commercials"].public_id},
+    )
+    assert titles(session, world) == {
+        "Technical validation": ["A", "B", "C"],
+        "Commercials": ["D", "E"],
+    }
+
+
+def test_moves_are_refused_in_an_archived_room_and_to_outsiders(session, world, ordered):
+    with pytest.raises((NotFound, PermissionDenied)):
+        move(session, world, ordered["A"], actor=Actor(user=world["rival"]), direction="down")
+    with pytest.raises((NotFound, PermissionDenied)):
+        move(session, world, ordered["A"], actor=Actor(invite=world["stranger"]), direction="down")
+    archive_room(session, room=world["room"])
+    with pytest.raises(Conflict):
+        move(session, world, ordered["A"], direction="down")
+    assert [ordered[t].position for t in "ABC"] == [1, 2, 3]
+
+
+def test_deleting_and_refiling_keep_positions_dense(session, world, ordered):
+    tasks.delete_task(session, room=world["room"], actor=sells(world), task=ordered["A"])
+    assert titles(session, world)["Technical validation"] == ["B", "C"]  # dense, checked inside
+
+    tasks.update_task(
+        session,
+        room=world["room"],
+        actor=sells(world),
+        task=ordered["B"],
+        data={"milestone_id": ordered["commercials"].public_id},
+    )
+    assert titles(session, world) == {"Technical validation": ["C"], "Commercials": ["D", "B"]}
+
+    middle = tasks.add_milestone(
+        session, room=world["room"], actor=sells(world), data={"title": "Legal"}
+    )
+    tasks.delete_milestone(
+        session, room=world["room"], actor=sells(world), milestone=ordered["commercials"]
+    )
+    assert titles(session, world) == {"Technical validation": ["C"], "Legal": []}
+    assert middle.position == 2
+
+
+def test_ties_are_broken_by_id_and_a_move_makes_positions_dense_again(session, world, ordered):
+    # Positions a concurrent writer without the lock could have left: all the same.
+    for letter in "ABC":
+        ordered[letter].position = 7
+    session.flush()
+    plan = tasks.load_plan(session, room=world["room"], actor=sells(world))
+    assert [i.task.title for i in plan.milestones[0].tasks] == ["A", "B", "C"]
+    assert [t.title for t in tasks.list_tasks(session, room=world["room"])] == ["A", "B", "C", "D"]
+
+    move(session, world, ordered["C"], direction="up")
+
+    assert titles(session, world)["Technical validation"] == ["A", "C", "B"]
+    assert [ordered[t].position for t in "ACB"] == [1, 2, 3]
+
+
+def test_moves_are_audited(session, world, ordered):
+    from dealroom.audit import AuditEvent
+
+    move(session, world, ordered["A"], direction="down")
+    tasks.move_milestone(
+        session,
+        room=world["room"],
+        actor=sells(world),
+        milestone=world["milestone"],
+        direction="down",
+    )
+    actions = [
+        (e.action, e.target)
+        for e in session.exec(select(AuditEvent).where(AuditEvent.action.like("%.moved")))
+    ]
+    assert actions == [
+        ("task.moved", ordered["A"].public_id),
+        ("milestone.moved", world["milestone"].public_id),
+    ]
+
+
+# ---------------------------------------------------------------- concurrent moves
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def committed(request, tmp_path):
+    """A migrated database whose commits are real, so several connections race for it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'plan.db'}"
+        upgrade(url)
+        database = Database.from_url(url)
+        yield database
+        database.dispose()
+        return
+    postgres_url = request.getfixturevalue("postgres_url")
+    name = f"dealroom_plan_{uuid.uuid4().hex[:12]}"
+    upgrade(create_database(postgres_url, name))
+    database = Database.from_url(make_url(postgres_url).set(database=name).render_as_string(False))
+    yield database
+    database.dispose()
+    drop_database(postgres_url, name)
+
+
+def test_concurrent_moves_never_leave_two_tasks_in_one_place(committed):
+    """Four sellers reorder one plan at once. Without the plan lock, two swaps that read the same
+    positions write duplicates on PostgreSQL (SQLite runs one writer at a time anyway)."""
+    with committed.session() as session:
+        seller = factories.seller(session, org="Northwind")
+        room = factories.room(session, seller)
+        actor = Actor(user=seller)
+        milestones = [
+            tasks.add_milestone(session, room=room, actor=actor, data={"title": title})
+            for title in ("Validation", "Commercials")
+        ]
+        task_ids = [
+            tasks.add_task(
+                session,
+                room=room,
+                actor=actor,
+                data={"milestone_id": milestones[n % 2].public_id, "title": f"Task {n}"},
+            ).public_id
+            for n in range(8)
+        ]
+        ids = (room.id, seller.id, [m.public_id for m in milestones])
+    room_id, seller_id, milestone_ids = ids
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def reorder(n: int) -> None:
+        rng = random.Random(n)
+        start.wait()
+        try:
+            for _ in range(25):
+                with committed.session() as session:
+                    room = session.get(Room, room_id)
+                    actor = Actor(user=session.get(User, seller_id))
+                    task = tasks.get_task(session, room=room, task_id=rng.choice(task_ids))
+                    if rng.random() < 0.3:
+                        tasks.move_task(
+                            session,
+                            room=room,
+                            actor=actor,
+                            task=task,
+                            milestone_id=rng.choice(milestone_ids),
+                            position=str(rng.randint(1, 6)),
+                        )
+                    else:
+                        direction = rng.choice(["up", "down"])
+                        tasks.move_task(
+                            session, room=room, actor=actor, task=task, direction=direction
+                        )
+        except BaseException as exc:  # reported below, with the thread's traceback
+            failures.append(exc)
+
+    threads = [threading.Thread(target=reorder, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not failures, failures
+    with committed.session(write=False) as session:
+        rows = session.exec(select(Task.milestone_id, Task.position, Task.public_id)).all()
+    assert sorted(public_id for _m, _p, public_id in rows) == sorted(task_ids)
+    for milestone_id in {m for m, _p, _t in rows}:
+        positions = sorted(p for m, p, _t in rows if m == milestone_id)
+        assert positions == list(range(1, len(positions) + 1)), positions
+
+
+def test_a_move_waits_for_the_one_in_progress_and_builds_on_it(committed):
+    """Deterministic: B starts while A's move is uncommitted, so it must wait and then see A's
+    order. Without the lock B would reorder from the old positions and duplicate one."""
+    with committed.session() as session:
+        seller = factories.seller(session, org="Northwind")
+        room = factories.room(session, seller)
+        actor = Actor(user=seller)
+        milestone = tasks.add_milestone(session, room=room, actor=actor, data={"title": "Plan"})
+        made = {
+            title: tasks.add_task(
+                session,
+                room=room,
+                actor=actor,
+                data={"milestone_id": milestone.public_id, "title": title},
+            ).public_id
+            for title in "ABC"
+        }
+        room_id, seller_id = room.id, seller.id
+
+    def move_up(session: Any, title: str) -> None:
+        room = session.get(Room, room_id)
+        actor = Actor(user=session.get(User, seller_id))
+        task = tasks.get_task(session, room=room, task_id=made[title])
+        tasks.move_task(session, room=room, actor=actor, task=task, direction="up")
+
+    second_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with committed.session() as session:
+                move_up(session, "B")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            second_done.set()
+
+    with committed.session() as session:
+        move_up(session, "C")  # A, C, B: not committed yet
+        session.flush()
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not second_done.wait(0.5), "the second move did not wait for the first"
+    thread.join(timeout=30)
+
+    assert not errors, errors
+    with committed.session(write=False) as session:
+        rows = session.exec(select(Task.title, Task.position).order_by(Task.position)).all()
+    assert list(rows) == [("A", 1), ("B", 2), ("C", 3)]

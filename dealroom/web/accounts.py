@@ -7,7 +7,8 @@ from datetime import timedelta
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import accounts, i18n, notify, ratelimit
+from .. import accounts, audit, i18n, notify, ratelimit
+from ..accounts import User
 from ..errors import Conflict, InvalidInput, RateLimited
 from ..i18n import _, ngettext
 from .auth import current_user, login, logout, require_seller
@@ -128,9 +129,10 @@ def tokens(req: Req) -> Response:
     created = None
     if req.request.method == "POST":
         try:
-            _token, created = accounts.create_api_token(
+            token, created = accounts.create_api_token(
                 req.session, user=user, name=req.field("name")
             )
+            _audit_token(req, user, "api_token.created", token.public_id, name=token.name)
         except InvalidInput as exc:
             raise Rollback(
                 render(
@@ -158,8 +160,20 @@ def tokens(req: Req) -> Response:
 @endpoint(form=True)
 def revoke_token(req: Req) -> Response:
     user = require_seller(req)
-    accounts.revoke_api_token(req.session, user=user, token_id=req.param("token_id"))
+    token = accounts.revoke_api_token(req.session, user=user, token_id=req.param("token_id"))
+    _audit_token(req, user, "api_token.revoked", token.public_id, name=token.name)
     return redirect(req, "/settings/tokens")
+
+
+def _audit_token(req: Req, user: User, action: str, token_id: str, **detail: object) -> None:
+    audit.record(
+        req.session,
+        org_id=user.org_id,
+        actor=user.public_id,
+        action=action,
+        target=token_id,
+        **detail,
+    )
 
 
 routes = [

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import invites, rooms, roomtemplates
+from .. import audit, invites, rooms, roomtemplates
 from ..errors import InvalidInput
 from ..i18n import _
 from ..invites import Invite
@@ -31,6 +31,7 @@ def room_json(req: Req, room: Room) -> dict[str, Any]:
         "welcome_message": room.welcome_message,
         "allowed_domains": room.domains,
         "invite_expiry_days": room.invite_expiry_days,
+        "retention_days": room.retention_days,
         "archived": room.archived,
         "url": req.services.links.seller_room(room),
         "buyer_url": req.services.links.buyer_room(room),
@@ -88,7 +89,7 @@ def _fields(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, object]
             # An array as documented; a comma separated string, as the form sends, is accepted too.
             items = value if isinstance(value, list) else [value]
             value = ",".join(_text(key, item) for item in items)
-        elif key == "invite_expiry_days":
+        elif key in ("invite_expiry_days", "retention_days"):
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise InvalidInput(fields={key: _("Must be a whole number.")})
             value = str(value)
@@ -114,11 +115,16 @@ def room_collection(req: Req) -> Response:
     user = require_api_user(req)
     if req.request.method == "GET":
         query = req.request.query_params
+        archived = query.get("archived", "false")
+        if archived not in ("true", "false"):
+            raise InvalidInput(
+                fields={"archived": _("Must be one of: %(options)s.", options="true, false")}
+            )
         found = rooms.list_rooms(
             req.session,
             org_id=user.org_id,
             search=query.get("q", ""),
-            archived=query.get("archived") == "true",
+            archived=archived == "true",
         )
         return JSONResponse({"data": [room_json(req, r) for r in found]})
     body = dict(_object(req))
@@ -131,8 +137,10 @@ def room_collection(req: Req) -> Response:
         data=_fields(body, ROOM_FIELDS),
         template_id=template_id or "",
         default_expiry_days=req.settings.invite_expiry_days,
+        default_retention_days=req.settings.track_retention_days,
     )
     room = created.room
+    _audit(req, user, room, "room.created")
     answer = room_json(req, room)
     if created.template is not None:
         answer.update(template_id=created.template.public_id, skipped_documents=created.skipped)
@@ -145,10 +153,25 @@ def room_item(req: Req) -> Response:
     user = require_api_user(req)
     room = rooms.get_room(req.session, org_id=user.org_id, room_id=req.param("room_id"))
     if req.request.method == "PATCH":
-        rooms.update_room(req.session, room=room, data=_fields(_object(req), ROOM_FIELDS))
+        changes = _fields(_object(req), ROOM_FIELDS)
+        rooms.update_room(req.session, room=room, data=changes)
+        _audit(req, user, room, "room.updated", fields=sorted(changes))
     elif req.request.method == "DELETE":
         rooms.archive_room(req.session, room=room)
+        _audit(req, user, room, "room.archived")
     return JSONResponse(room_json(req, room))
+
+
+def _audit(req: Req, user: Any, room: Room, action: str, **detail: object) -> None:
+    audit.record(
+        req.session,
+        org_id=room.org_id,
+        actor=user.public_id,
+        action=action,
+        target=room.public_id,
+        via="api",
+        **detail,
+    )
 
 
 @endpoint(json=True)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import content, rooms
-from ..content import ItemView
+from ..content import ItemView, ListedItem
 from ..errors import InvalidInput
 from ..i18n import _
 from .auth import require_api_user
@@ -20,7 +20,7 @@ from .handler import Req, endpoint
 LINK_FIELDS = ("kind", "url", "title", "section", "stages", "roles")
 
 
-def item_json(view: ItemView) -> dict[str, Any]:
+def item_json(view: ItemView | ListedItem) -> dict[str, Any]:
     doc = view.document
     return {
         "id": view.public_id,

@@ -133,6 +133,14 @@ def device_hash(req: Req) -> str:
     return keyed_hash(req.settings.secret_key, "device:" + device_id(req))
 
 
+def previous_device_hashes(req: Req) -> list[str]:
+    """This browser's device hash under each previous secret key (see security.Signer): a link
+    claimed before a key rotation must still open in the same browser."""
+    return [
+        keyed_hash(key, "device:" + device_id(req)) for key in req.settings.previous_secret_keys
+    ]
+
+
 def remember_device(req: Req, response: Response) -> Response:
     if req.cache.get("device_new"):
         _set_cookie(

@@ -12,13 +12,21 @@ from starlette.routing import Route
 from .. import accounts, content, invites
 from ..errors import InvalidInput, LinkProblem, RateLimited
 from ..invites import AccessPolicy, LinkState, VerifyOutcome
-from .auth import device_hash, grant_viewer, remember_device, require_viewer
+from .auth import (
+    device_hash,
+    grant_viewer,
+    previous_device_hashes,
+    remember_device,
+    require_viewer,
+)
 from .chat import chat_panel
 from .content import buyer_panel, deliver
 from .handler import Req, endpoint
 from .notes import panel as notes_panel
 from .render import redirect, render
+from .suggestions import buyer_panel as suggestions_panel
 from .tasks import buyer_plan
+from .tracking import page_tracking
 
 
 def _policy(req: Req) -> AccessPolicy:
@@ -29,6 +37,16 @@ def _policy(req: Req) -> AccessPolicy:
         secret_key=settings.secret_key,
         code_expiry=timedelta(minutes=settings.code_expiry_minutes),
         code_attempts=settings.code_attempts,
+    )
+
+
+def _claimed_before_key_rotation(req: Req, token: str) -> bool:
+    return any(
+        invites.inspect_link(
+            req.session, signer=req.services.signer, token=token, device_hash=old
+        ).state
+        is LinkState.GRANTED
+        for old in previous_device_hashes(req)
     )
 
 
@@ -47,6 +65,9 @@ def open_link(req: Req) -> Response:
         if exc.kind != "expired":
             raise
         return render(req, "buyer/expired.html", {"token": token, "sent": False}, status=410)
+    if opening.state is LinkState.FORWARDED and _claimed_before_key_rotation(req, token):
+        invites.bind_device(req.session, invite=opening.invite, device_hash=device_hash(req))
+        opening = invites.LinkOpening(LinkState.GRANTED, opening.invite, opening.room)
     if opening.state is LinkState.FORWARDED:
         return remember_device(req, redirect(req, f"/i/{token}/verify"))
     if opening.state is LinkState.UNCLAIMED:
@@ -174,18 +195,31 @@ def code(req: Req) -> Response:
 @endpoint
 def room_page(req: Req) -> Response:
     room, invite = require_viewer(req)
-    owner = accounts.get_user(req.session, room.owner_id)
+    # The room's people are read once: the list of them, the plan's task owners and the chat's
+    # authors all come from these two lists.
+    team = accounts.team(req.session, org_id=room.org_id)
+    everyone = invites.list_invites(req.session, room=room)
     ctx = {
         "room": room,
         "viewer": invite,
         "preview": invite is None,
-        "owner": owner,
+        "owner": accounts.get_user(req.session, room.owner_id),  # in `team`: no query
         "org": accounts.get_org(req.session, room.org_id),
         "content_panel": buyer_panel(req, room, invite),
-        "people": invites.list_invites(req.session, room=room, include_revoked=False),
+        "people": [person for person in everyone if not person.revoked],
         "notes_panel": notes_panel(req, room, can_edit=False),  # shared notes only
-        "plan_panel": buyer_plan(req, room, invite),
-        "chat_panel": chat_panel(req, room, seller=False, can_post=invite is not None),
+        "plan_panel": buyer_plan(req, room, invite, users=team, invites=everyone),
+        "chat_panel": chat_panel(
+            req,
+            room,
+            seller=False,
+            can_post=invite is not None,
+            reader=invite.public_id if invite is not None else "",
+            users=team,
+            invites=everyone,
+        ),
+        "track": page_tracking(req, room, invite),
+        "suggest": suggestions_panel(req, room, invite),
     }
     return render(req, "buyer/room.html", ctx)
 

@@ -17,7 +17,7 @@ import functools
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import chat, i18n, rooms, validate
+from .. import chat, i18n, metrics, rooms, tracking, validate
 from ..chat import Entry
 from ..errors import (
     Conflict,
@@ -38,6 +38,7 @@ from ..errors import (
     RateLimited,
 )
 from ..i18n import _
+from ..invites import Invite
 from ..rooms import Room
 from .auth import require_api_user, require_room, require_viewer
 from .errors import error_response
@@ -49,7 +50,6 @@ from .render import render
 if TYPE_CHECKING:
     from ..accounts import User
     from ..app import Services
-    from ..invites import Invite
 
 HEARTBEAT_SECONDS = 15.0  # a comment line this often keeps proxies from closing idle streams
 RECENT = 500  # message ids a stream remembers, so a message is never sent to it twice
@@ -66,6 +66,7 @@ class ChatPanel:
     page: chat.Page | None  # None: a form-only answer
     before: str | None = None  # an older page (no live tail)
     can_post: bool = True
+    reader: str = ""  # who reads (usr_… or inv_…): their own @mentions stand out
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -93,10 +94,17 @@ def chat_panel(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     history: bool = True,
+    reader: str = "",
+    users: Sequence[User] = (),
+    invites: Sequence[Invite] = (),
 ) -> ChatPanel:
-    """The chat panel of a room page. `history` False skips reading messages (a form only)."""
+    """The chat panel of a room page. `history` False skips reading messages (a form only).
+    `reader` is the buyer's invite id on the buyer side; otherwise the signed-in seller.
+    `users` and `invites` a page has loaded already name the authors without a lookup."""
     page = (
-        chat.list_messages(req.session, room=room, seller=seller, before=before)
+        chat.list_messages(
+            req.session, room=room, seller=seller, before=before, users=users, invites=invites
+        )
         if history
         else None
     )
@@ -107,14 +115,22 @@ def chat_panel(
         can_post=can_post and not room.archived,
         values=values or {},
         errors=errors or {},
+        reader=reader or _seller_id(req),
     )
 
 
-def _page(req: Req, room: Room, *, seller: bool, can_post: bool) -> Response:
+def _seller_id(req: Req) -> str:
+    user = req.user
+    return user.public_id if user is not None else ""
+
+
+def _page(req: Req, room: Room, *, seller: bool, can_post: bool, reader: str = "") -> Response:
     before = req.request.query_params.get("before") or None
     ctx = {
         "room": room,
-        "chat": chat_panel(req, room, seller=seller, can_post=can_post, before=before),
+        "chat": chat_panel(
+            req, room, seller=seller, can_post=can_post, before=before, reader=reader
+        ),
     }
     return render(req, "chat/page.html", ctx, fragment="chat/_history.html")
 
@@ -146,6 +162,7 @@ def _post(req: Req, room: Room, *, author: User | Invite, seller: bool, internal
                 values={"body": body, "internal": internal},
                 errors=errors,
                 history=not is_htmx(req.request),
+                reader=author.public_id,
             ),
         }
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
@@ -160,6 +177,13 @@ def _post(req: Req, room: Room, *, author: User | Invite, seller: bool, internal
             )
         ) from None
     _publish(req, room, message)
+    if isinstance(author, Invite):  # a buyer's message is part of their engagement
+        tracking.record(
+            req.session,
+            invite=author,
+            event=tracking.ChatActivity(),
+            return_days=req.settings.track_return_days,
+        )
     if is_htmx(req.request):
         # A fresh form; the message itself arrives through the live stream.
         ctx = {
@@ -186,7 +210,8 @@ def seller_chat(req: Req) -> Response:
 def buyer_chat(req: Req) -> Response:
     room, invite = require_viewer(req)
     if req.request.method == "GET":
-        return _page(req, room, seller=False, can_post=invite is not None)
+        reader = invite.public_id if invite is not None else ""
+        return _page(req, room, seller=False, can_post=invite is not None, reader=reader)
     if invite is None:
         raise PermissionDenied(_("This is a preview. Write from the seller view of the room."))
     # Whatever the form says, a buyer's message is never an internal note.
@@ -212,6 +237,7 @@ class _Viewer:
     user_id: int | None = None  # a seller (also one previewing the buyer view) ...
     epoch: int = 0  # ... and the session epoch they signed in with
     invite_id: int | None = None  # a buyer
+    reader: str = ""  # the usr_… or inv_… id of whoever reads: their @mentions stand out
     locale: str = i18n.DEFAULT_LOCALE
     zone: str = i18n.DEFAULT_TIMEZONE
     sent: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -244,16 +270,21 @@ class _Denied(Exception):  # noqa: N818 - a signal: the viewer lost access mid-s
 @dataclass
 class _Shared:
     allowed: dict[_Viewer, bool]
-    fragments: dict[tuple[bool, str, str], str | None]
+    fragments: dict[tuple[bool, str, str, str], str | None]
+    mentioned: frozenset[str] = frozenset()  # readers the message mentions get their own render
+
+    def key(self, viewer: _Viewer) -> tuple[bool, str, str, str]:
+        """A fragment is shared by every reader of a variant, except those it mentions."""
+        return (*viewer.variant, viewer.reader if viewer.reader in self.mentioned else "")
 
 
 def _zone_name() -> str:
     return str(getattr(i18n.current_timezone(), "key", "") or i18n.DEFAULT_TIMEZONE)
 
 
-def _render_entry(services: Services, entry: Entry, *, seller: bool) -> str:
+def _render_entry(services: Services, entry: Entry, *, seller: bool, reader: str = "") -> str:
     template = services.env.get_template("chat/_message.html")
-    return template.render({"entry": entry, "seller": seller})
+    return template.render({"entry": entry, "seller": seller, "reader": reader})
 
 
 def _shared_work(
@@ -276,20 +307,25 @@ def _shared_work(
                 v: (v.user_id in sellers) if v.user_id is not None else (v.invite_id in buyers)
                 for v in viewers
             }
-            entries: dict[bool, Entry | None] = {}
-            fragments: dict[tuple[bool, str, str], str | None] = {}
-            for variant in {v.variant for v in viewers if allowed[v]}:
-                seller, locale, zone = variant
-                if seller not in entries:
-                    entries[seller] = chat.get_entry(
-                        session, room=room, message_id=message_id, seller=seller
+            readers = [v for v in viewers if allowed[v]]
+            entries = {
+                seller: chat.get_entry(session, room=room, message_id=message_id, seller=seller)
+                for seller in {v.seller for v in readers}
+            }
+            mentioned = {p for e in entries.values() if e for p in e.handles.values()}
+            shared = _Shared(allowed, {}, frozenset(mentioned))
+            for viewer in readers:
+                key = shared.key(viewer)
+                if key in shared.fragments:
+                    continue
+                entry = entries[viewer.seller]
+                with i18n.using(viewer.locale, viewer.zone):
+                    shared.fragments[key] = (
+                        _render_entry(services, entry, seller=viewer.seller, reader=key[3])
+                        if entry
+                        else None
                     )
-                entry = entries[seller]
-                with i18n.using(locale, zone):
-                    fragments[variant] = (
-                        _render_entry(services, entry, seller=seller) if entry else None
-                    )
-            return _Shared(allowed, fragments)
+            return shared
         finally:
             session.rollback()
 
@@ -345,7 +381,7 @@ class _Streams:
         if shared.allowed.get(viewer) is not True:
             # Opened after the work started, or refused: check again alone (and say why).
             return await run_in_threadpool(_read, request, services, viewer, message_id=message_id)
-        html = shared.fragments.get(viewer.variant)
+        html = shared.fragments.get(shared.key(viewer))
         return [(message_id, html)] if html else []
 
 
@@ -390,7 +426,10 @@ def _read(
                     entries = []
                 with i18n.using(viewer.locale, viewer.zone):
                     return [
-                        (e.message.public_id, _render_entry(services, e, seller=viewer.seller))
+                        (
+                            e.message.public_id,
+                            _render_entry(services, e, seller=viewer.seller, reader=viewer.reader),
+                        )
                         for e in entries
                     ]
         finally:
@@ -419,11 +458,19 @@ def _authorize(request: Request, services: Services, *, seller: bool) -> _Viewer
                     user_id=user.id if user is not None else None,
                     epoch=user.session_epoch if user is not None else 0,
                     invite_id=invite.id if invite is not None else None,
+                    reader=_reader_id(invite, user),
                     locale=i18n.current_locale(),
                     zone=_zone_name(),
                 )
         finally:
             session.rollback()
+
+
+def _reader_id(invite: Invite | None, user: User | None) -> str:
+    """A buyer reads as their invite; a seller (also previewing the buyer view) as themselves."""
+    if invite is not None:
+        return invite.public_id
+    return user.public_id if user is not None else ""
 
 
 def _event(name: str, data: str, event_id: str | None = None) -> str:
@@ -452,6 +499,8 @@ async def _stream(
         )
 
     streams.add(viewer)
+    open_streams = metrics.SSE_CONNECTIONS.labels(side="seller" if viewer.seller else "buyer")
+    open_streams.inc()
     try:
         async with services.broker.subscribe(chat.channel(viewer.room_id)) as events:
             yield "retry: 3000\n: connected\n\n"
@@ -484,6 +533,7 @@ async def _stream(
                 yield _closed(str(denied))
     finally:
         streams.discard(viewer)
+        open_streams.dec()
 
 
 async def _events(request: Request, *, seller: bool) -> Response:

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import audit, content, embeds
+from .. import audit, content, embeds, tracking
 from ..content import TAG_STAGES, Document, ItemView, RoomContent, StoredFile
+from ..db import pk
 from ..errors import Conflict, DealroomError, InvalidInput, NotFound, PermissionDenied
 from ..i18n import _
 from ..invites import BUYER_ROLES, Invite
@@ -27,6 +28,7 @@ from .forms import require_upload
 from .handler import Req, Rollback, endpoint
 from .htmx import is_htmx
 from .render import redirect, render
+from .tracking import page_tracking
 
 # pdf.js is loaded as ES modules; Python < 3.12 does not know the .mjs type everywhere, and
 # browsers refuse a module script served as text/plain.
@@ -337,6 +339,25 @@ def section_move(req: Req) -> Response:
 # ---------------------------------------------------------------- delivery
 
 
+# Types a browser shows as passive content; text is shown as plain text. Anything else (an
+# Office file, and above all HTML, SVG or XML in a row written by some other path) is always an
+# attachment, so it is saved, never rendered as a page of our origin.
+INLINE_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp")
+TEXT_TYPES = ("text/plain", "text/csv", "text/markdown")
+FILE_CSP = (
+    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
+)
+
+
+def _essence(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def shown_inline(content_type: str) -> bool:
+    kind = _essence(content_type)
+    return kind in INLINE_TYPES or kind in TEXT_TYPES or kind.startswith("video/")
+
+
 def direct_url(req: Req, stored: StoredFile, *, as_download: bool) -> str | None:
     storage = req.services.storage
     if stored.backend != storage.name:
@@ -358,6 +379,7 @@ def deliver(
     another origin would need CORS rules on the bucket."""
     if stored is None:
         raise NotFound(_("This item has no file."))
+    as_download = as_download or not shown_inline(stored.content_type)
     url = None if stream else direct_url(req, stored, as_download=as_download)
     if url:
         return RedirectResponse(
@@ -368,9 +390,14 @@ def deliver(
         "Content-Length": str(stored.size),
         "Cache-Control": "private, no-store",
         # A stored file is data, never a page of ours: no script, even if a browser sniffs HTML.
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",
+        "Content-Security-Policy": FILE_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Resource-Policy": "same-origin",
         "Accept-Ranges": "bytes",
     }
+    media_type = stored.content_type
+    if not as_download and _essence(media_type) in TEXT_TYPES:
+        media_type = "text/plain; charset=utf-8"  # shown, never interpreted
     wanted = byte_range(req.request.headers.get("range", ""), stored.size)
     if isinstance(wanted, str):  # "unsatisfiable"
         return Response(status_code=416, headers={"Content-Range": f"bytes */{stored.size}"})
@@ -380,11 +407,9 @@ def deliver(
         headers["Content-Length"] = str(end - start + 1)
         headers["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
         chunks = req.services.storage.open(stored.key, start=start, length=end - start + 1)
-        return StreamingResponse(
-            chunks, status_code=206, media_type=stored.content_type, headers=headers
-        )
+        return StreamingResponse(chunks, status_code=206, media_type=media_type, headers=headers)
     return StreamingResponse(
-        req.services.storage.open(stored.key), media_type=stored.content_type, headers=headers
+        req.services.storage.open(stored.key), media_type=media_type, headers=headers
     )
 
 
@@ -412,8 +437,11 @@ def byte_range(header: str, size: int) -> tuple[int, int] | str | None:
 
 @endpoint
 def seller_file(req: Req) -> Response:
-    _user, _room, view = _item(req)
-    return deliver(req, view.file, as_download=req.request.query_params.get("download") == "1")
+    user, room, view = _item(req)
+    as_download = req.request.query_params.get("download") == "1"
+    if as_download:
+        _audit(req, room, user.public_id, "content.downloaded", view.public_id)
+    return deliver(req, view.file, as_download=as_download)
 
 
 def _buyer_item(req: Req) -> tuple[Room, Invite | None, ItemView]:
@@ -435,6 +463,7 @@ def buyer_file(req: Req) -> Response:
     if as_download and invite is not None:
         content.mark_seen(req.session, invite=invite, view=view)
         _audit(req, room, invite.public_id, "content.downloaded", view.public_id)
+        _track(req, invite, tracking.Downloaded(pk(view.item)))
     # Only the in-browser PDF viewer asks for the stream (see `deliver`).
     stream = view.document.file_kind == "pdf" and req.request.query_params.get("stream") == "1"
     return deliver(req, view.file, as_download=as_download, stream=stream and not as_download)
@@ -449,6 +478,7 @@ def open_link(req: Req) -> Response:
     if invite is not None:
         content.mark_seen(req.session, invite=invite, view=view)
         _audit(req, room, invite.public_id, "content.link_opened", view.public_id)
+        _track(req, invite, tracking.LinkClicked(pk(view.item)))
     # The link was checked when it was saved (http/https only); check again, never trust rows.
     link = embeds.parse(view.document.url)
     return RedirectResponse(link.url, status_code=303, headers={"Cache-Control": "no-store"})
@@ -479,11 +509,19 @@ def viewer_csp(origin: str, frame: str) -> str:
     )
 
 
+def _track(req: Req, invite: Invite, event: tracking.ServerEvent) -> None:
+    tracking.record(
+        req.session, invite=invite, event=event, return_days=req.settings.track_return_days
+    )
+
+
 @endpoint
 def view(req: Req) -> Response:
     room, invite, item = _buyer_item(req)
+    track = page_tracking(req, room, invite, item=item.public_id)
     if invite is not None:
         content.mark_seen(req.session, invite=invite, view=item)
+        _track(req, invite, tracking.ItemOpened(pk(item.item)))
     origin = ""
     if item.file is not None:
         url = direct_url(req, item.file, as_download=False)
@@ -504,6 +542,7 @@ def view(req: Req) -> Response:
         "next": ordered[at + 1] if 0 <= at < len(ordered) - 1 else None,
         "pdfjs": f"vendor/pdfjs-{PDFJS_VERSION}",
         "can_download": item.item.allow_download and item.file is not None,
+        "track": track,
     }
     csp = viewer_csp(origin, embed.embed_origin if embed else "")
     return render(req, "content/viewer.html", ctx, headers={"Content-Security-Policy": csp})

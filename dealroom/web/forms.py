@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
@@ -16,12 +17,22 @@ from ..i18n import _
 FORM_LIMITS = {"max_files": 0, "max_fields": 200, "max_part_size": 256 * 1024}
 
 
+def _unreadable(exc: Exception) -> str:
+    """Why a body could not be parsed. Inside an app, Starlette turns its MultiPartException
+    into a plain-text HTTPException(400); we answer with our own page or JSON instead."""
+    if isinstance(exc, HTTPException):
+        if exc.status_code != 400:
+            raise exc
+        return str(exc.detail)
+    return exc.message if isinstance(exc, MultiPartException) else str(exc)
+
+
 async def read_form(request: Request) -> FormData:
     try:
         return await request.form(**FORM_LIMITS)
-    except MultiPartException as exc:
+    except (MultiPartException, HTTPException) as exc:
         raise InvalidInput(
-            _("The form could not be read: %(reason)s", reason=exc.message)
+            _("The form could not be read: %(reason)s", reason=_unreadable(exc))
         ) from None
     except ClientDisconnect:
         raise InvalidInput(_("The request was interrupted.")) from None
@@ -53,9 +64,9 @@ async def receive_upload(request: Request, max_bytes: int) -> FormData:
         raise InvalidInput(_("Send the file as multipart/form-data."))
     try:
         return await request.form(max_files=1, max_fields=50, max_part_size=256 * 1024)
-    except MultiPartException as exc:
+    except (MultiPartException, HTTPException) as exc:
         raise InvalidInput(
-            _("The upload could not be read: %(reason)s", reason=exc.message)
+            _("The upload could not be read: %(reason)s", reason=_unreadable(exc))
         ) from None
     except ClientDisconnect:
         raise InvalidInput(_("The upload was interrupted.")) from None

@@ -247,11 +247,14 @@ def add_to_room(req: Req) -> Response:
 
 @endpoint
 def document_file(req: Req) -> Response:
-    _user, document = _document(req)
+    user, document = _document(req)
     raw = req.request.query_params.get("version", "")
     number = int(raw) if raw.isdigit() and len(raw) < 9 else None
-    _version, stored = content.version_file(req.session, document=document, version=number)
-    return deliver(req, stored, as_download=req.request.query_params.get("download") == "1")
+    version, stored = content.version_file(req.session, document=document, version=number)
+    as_download = req.request.query_params.get("download") == "1"
+    if as_download:
+        _record(req, user, "library.downloaded", document, version=version.version)
+    return deliver(req, stored, as_download=as_download)
 
 
 routes = [

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import i18n
-from .middleware import _cookies, _header
+from .middleware import TRACKING_BEACON, _cookies, _header
 
 if TYPE_CHECKING:
     from .handler import Req
@@ -50,6 +50,9 @@ class LocaleMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] == "POST" and TRACKING_BEACON.match(scope["path"]):
+            await self.app(scope, receive, send)  # the beacon writes no words: skip the work
             return
         locale, zone = request_preferences(scope)
         with i18n.using(locale, zone):

@@ -9,6 +9,7 @@ the `csrf_token` query parameter of multipart uploads (whose bodies we do not bu
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from http.cookies import SimpleCookie
 from typing import Any
@@ -22,6 +23,9 @@ from ..errors import TooLarge
 from ..i18n import _
 from ..security import Signer, TokenInvalid
 
+# The tracking beacon: navigator.sendBeacon cannot send our header, so its CSRF proof is the
+# page's signed stream token, bound to the room and the viewer (see web/tracking.py).
+TRACKING_BEACON = re.compile(r"^/r/[A-Za-z0-9_-]+/t$")
 CSRF_COOKIE = "dr_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -77,12 +81,20 @@ class SecurityMiddleware:
     """Security headers, body-size limits and CSRF for one app."""
 
     def __init__(
-        self, app: ASGIApp, *, signer: Signer, max_upload_bytes: int, https: bool, base_url: str
+        self,
+        app: ASGIApp,
+        *,
+        signer: Signer,
+        max_upload_bytes: int,
+        https: bool,
+        base_url: str,
+        trust_proxy: bool = False,
     ) -> None:
         self.app = app
         self.signer = signer
         self.max_upload_bytes = max_upload_bytes
-        self.https = https
+        self.https = https  # the public URL is https: cookies are Secure
+        self.trust_proxy = trust_proxy
         base = urlsplit(base_url)
         self.base_origin = f"{base.scheme}://{base.netloc}"
 
@@ -104,6 +116,23 @@ class SecurityMiddleware:
             return
         receive = self._limited(receive, limit)
 
+        if method == "POST" and TRACKING_BEACON.match(path):
+            # The tracking beacon: no CSRF token to check or to issue (see TRACKING_BEACON);
+            # this is the hottest route, so it skips the cookie work entirely.
+            problem = self._origin_problem(scope)
+            if problem:
+                await _forbidden_page(send, problem)
+                return
+            https = self._served_over_https(scope)
+
+            async def send_beacon(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self._security_headers(MutableHeaders(scope=message), path, https=https)
+                await send(message)
+
+            await self.app(scope, receive, send_beacon)
+            return
+
         cookies = _cookies(scope)
         token = self._valid_token(cookies.get(CSRF_COOKIE, ""))
         new_cookie = token is None
@@ -124,12 +153,17 @@ class SecurityMiddleware:
                 return
 
         secure = "; Secure" if self.https else ""
-        cookie = f"{CSRF_COOKIE}={self.signer.sign('csrf', token)}; Path=/; HttpOnly; SameSite=Lax{secure}"
+        # Signed only when the browser has no valid token yet (signing costs an HMAC).
+        cookie = (
+            f"{CSRF_COOKIE}={self.signer.sign('csrf', token)}; Path=/; HttpOnly; SameSite=Lax{secure}"
+            if new_cookie
+            else ""
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                self._security_headers(headers, path)
+                self._security_headers(headers, path, https=self._served_over_https(scope))
                 if new_cookie:
                     headers.append("set-cookie", cookie)
             await send(message)
@@ -229,7 +263,17 @@ class SecurityMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _security_headers(self, headers: MutableHeaders, path: str) -> None:
+    def _served_over_https(self, scope: Scope) -> bool:
+        """This request came over TLS: to us, or to the load balancer in front of us when we
+        trust it (`DEALROOM_TRUST_PROXY`). A client's own X-Forwarded-Proto is ignored otherwise."""
+        if scope.get("scheme") == "https":
+            return True
+        if not self.trust_proxy:
+            return False
+        forwarded = _header(scope, b"x-forwarded-proto").split(",")[0].strip().lower()
+        return forwarded == "https"
+
+    def _security_headers(self, headers: MutableHeaders, path: str, *, https: bool) -> None:
         headers.setdefault(
             "content-security-policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -238,7 +282,9 @@ class SecurityMiddleware:
         headers.setdefault("x-content-type-options", "nosniff")
         headers.setdefault("referrer-policy", "same-origin")
         headers.setdefault("x-frame-options", "DENY")
-        if self.https:
+        if https:
+            # Only over TLS: browsers ignore it on plain http, and a development server on
+            # http://127.0.0.1 must not pin that host to https.
             headers.setdefault("strict-transport-security", "max-age=31536000; includeSubDomains")
         if path.startswith(("/i/", "/r/", "/join/")):
             # Personal links and buyer pages must never be cached by shared caches.

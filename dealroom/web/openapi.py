@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..content import TAG_STAGES
+from ..dashboard import SORTS as DASHBOARD_SORTS
 from ..embeds import LINK_KINDS
+from ..exports import KINDS as EXPORT_KINDS
+from ..exports import STATUSES as EXPORT_STATUSES
 from ..invites import BUYER_ROLES
 from ..notes import VISIBILITIES as NOTE_VISIBILITIES
-from ..rooms import STAGES
+from ..rooms import RETENTION_DAYS, STAGES
+from ..scores import COMPONENTS as SCORE_COMPONENTS
+from ..scores import HEALTHS as DEAL_HEALTHS
 from ..tasks import AT_RISK_WITHIN_DAYS
 from ..tasks import HEALTHS as TASK_HEALTHS
 from ..tasks import STATUSES as TASK_STATUSES
@@ -65,6 +70,13 @@ INVITE_ID = {
     "schema": {"type": "string", "pattern": "^inv_[0-9a-z]+$"},
 }
 
+RETENTION = {
+    "type": "integer",
+    "minimum": RETENTION_DAYS[0],
+    "maximum": RETENTION_DAYS[1],
+    "description": "Raw viewing events older than this many days are deleted; per-viewer totals "
+    "and anonymous aggregates are kept (default 365)",
+}
 STRING_OR_NULL = {"type": ["string", "null"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 TIMESTAMP_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
@@ -95,6 +107,7 @@ SCHEMAS: dict[str, Any] = {
             "welcome_message",
             "allowed_domains",
             "invite_expiry_days",
+            "retention_days",
             "archived",
             "url",
             "buyer_url",
@@ -109,6 +122,7 @@ SCHEMAS: dict[str, Any] = {
             "welcome_message": {"type": "string"},
             "allowed_domains": {"type": "array", "items": {"type": "string"}},
             "invite_expiry_days": {"type": "integer"},
+            "retention_days": {"type": "integer", "description": RETENTION["description"]},
             "archived": {"type": "boolean"},
             "url": {"type": "string", "format": "uri", "description": "The room page for sellers"},
             "buyer_url": {
@@ -147,6 +161,7 @@ SCHEMAS: dict[str, Any] = {
             "welcome_message": {"type": "string", "maxLength": 5000},
             "allowed_domains": {"type": "array", "items": {"type": "string"}},
             "invite_expiry_days": {"type": "integer", "minimum": 1, "maximum": 365},
+            "retention_days": RETENTION,
             "template_id": {
                 "type": ["string", "null"],
                 "description": "Create the room from this room template (see GET "
@@ -167,6 +182,7 @@ SCHEMAS: dict[str, Any] = {
             "welcome_message": {"type": "string", "maxLength": 5000},
             "allowed_domains": {"type": "array", "items": {"type": "string"}},
             "invite_expiry_days": {"type": "integer", "minimum": 1, "maximum": 365},
+            "retention_days": RETENTION,
         },
     },
     "Invite": {
@@ -308,8 +324,9 @@ NOTE_PATHS: dict[str, Any] = {
                 {
                     "name": "visibility",
                     "in": "query",
-                    "schema": {"type": "string", "enum": list(NOTE_VISIBILITIES)},
-                    "description": "Only notes with this visibility",
+                    # Empty, like absent, means every note (what an HTML form's "any" sends).
+                    "schema": {"type": "string", "enum": ["", *NOTE_VISIBILITIES]},
+                    "description": "Only notes with this visibility (empty: all)",
                 }
             ],
             "responses": {
@@ -708,8 +725,9 @@ CHAT_PATHS: dict[str, Any] = {
                 {
                     "name": "before",
                     "in": "query",
-                    "schema": {"type": "string", "pattern": "^msg_[0-9a-z]+$"},
-                    "description": "Messages before this one (the previous page's `earlier`)",
+                    "schema": {"type": "string", "pattern": "^(msg_[0-9a-z]+)?$"},
+                    "description": "Messages before this one (the previous page's `earlier`); "
+                    "empty: the latest page",
                 },
                 {
                     "name": "limit",
@@ -801,6 +819,509 @@ TEMPLATE_PATHS: dict[str, Any] = {
 }
 
 
+# ---------------------------------------------------------------- analytics (intent tracking)
+
+SECONDS = {"type": "integer", "minimum": 0, "description": "Active seconds"}
+SCHEMAS.update(
+    {
+        "ViewerItemAnalytics": {
+            "type": "object",
+            "required": ["content_id", "active_seconds", "completion", "pages"],
+            "properties": {
+                "content_id": {"type": "string", "pattern": "^item_[0-9a-z]+$"},
+                "active_seconds": SECONDS,
+                "completion": {
+                    "type": ["number", "null"],
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "PDFs: pages read for at least 5 s over the page count; "
+                    "videos: seconds watched over the length; null for other kinds",
+                },
+                "pages": {
+                    "type": "object",
+                    "description": "PDFs: active seconds per page, keyed by the 1-based page number",
+                    "propertyNames": {"pattern": "^[1-9][0-9]*$"},
+                    "additionalProperties": SECONDS,
+                },
+            },
+        },
+        "ViewerAnalytics": {
+            "type": "object",
+            "required": [
+                "invite_id",
+                "email",
+                "name",
+                "role",
+                "active_seconds",
+                "visits",
+                "last_seen",
+                "tracking_paused",
+                "items",
+            ],
+            "properties": {
+                "invite_id": {"type": "string", "pattern": "^inv_[0-9a-z]+$"},
+                "email": {"type": "string", "format": "email"},
+                "name": {"type": "string"},
+                "role": {"type": ["string", "null"], "enum": [*BUYER_ROLES, None]},
+                "active_seconds": SECONDS,
+                "visits": {"type": "integer", "minimum": 0},
+                "last_seen": TIMESTAMP_OR_NULL,
+                "tracking_paused": {
+                    "type": "boolean",
+                    "description": "The person paused tracking: nothing is recorded about them "
+                    "now (figures are what was recorded before)",
+                },
+                "items": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/ViewerItemAnalytics"},
+                },
+            },
+        },
+        "ItemAnalytics": {
+            "type": "object",
+            "required": ["content_id", "title", "active_seconds", "viewers"],
+            "properties": {
+                "content_id": {"type": "string", "pattern": "^item_[0-9a-z]+$"},
+                "title": {"type": "string"},
+                "active_seconds": SECONDS,
+                "viewers": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "People who opened it or spent time on it",
+                },
+            },
+        },
+        "RoomAnalytics": {
+            "type": "object",
+            "required": ["viewers", "items"],
+            "properties": {
+                "viewers": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/ViewerAnalytics"},
+                    "description": "Every invited person with access, most active first",
+                },
+                "items": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/ItemAnalytics"},
+                    "description": "The room's content, in the room's order",
+                },
+            },
+        },
+    }
+)
+ANALYTICS_PATHS: dict[str, Any] = {
+    "/api/v1/rooms/{room_id}/analytics": {
+        "parameters": [ROOM_ID],
+        "get": {
+            "operationId": "getRoomAnalytics",
+            "summary": "Who read what and for how long: active time per person, item and PDF "
+            "page (only time with the page visible and the person interacting counts)",
+            "responses": {
+                "200": _json("RoomAnalytics", "The room's analytics, live to the last seconds"),
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+    },
+    "/api/v1/rooms/{room_id}/events.csv": {
+        "parameters": [ROOM_ID],
+        "get": {
+            "operationId": "getRoomEventsCsv",
+            "summary": "Every raw tracking event kept (within the room's retention), oldest "
+            "first, as CSV: UTF-8 with a byte order mark; cells starting with = + - @ are "
+            "prefixed with an apostrophe",
+            "responses": {
+                "200": {
+                    "description": "Columns: time_utc, viewer, email, role, event, item_id, item, "
+                    "page, active_seconds, video_from, video_to, visit_id",
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+    },
+}
+
+
+# ---------------------------------------------------------------- suggestions
+
+SCHEMAS.update(
+    {
+        "Suggestion": {
+            "type": "object",
+            "required": ["content_id", "title", "score", "reasons"],
+            "properties": {
+                "content_id": {"type": "string", "pattern": "^item_[0-9a-z]+$"},
+                "title": {"type": "string"},
+                "score": {
+                    "type": "number",
+                    "description": "The sum of the signals' weights (0 in the seller's order); "
+                    "only the order matters",
+                },
+                "reasons": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string"},
+                    "description": "Why it is suggested, in plain words, strongest first",
+                },
+            },
+        },
+        "Suggestions": {
+            "type": "object",
+            "required": ["suggestions", "mode"],
+            "properties": {
+                "suggestions": {
+                    "type": "array",
+                    "maxItems": 3,
+                    "items": {"$ref": "#/components/schemas/Suggestion"},
+                },
+                "mode": {
+                    "type": "string",
+                    "enum": ["personalized", "seller_order", "paused"],
+                    "description": "seller_order: suggestions off, a small room, or the holdout; "
+                    "paused: tracking paused, only stage, role and pins are used",
+                },
+            },
+        },
+        "NextAction": {
+            "type": "object",
+            "required": ["kind", "text"],
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": ["pricing", "reread", "new_people", "overdue_task"],
+                },
+                "text": {"type": "string"},
+                "invite_id": {"type": "string", "pattern": "^inv_[0-9a-z]+$"},
+                "content_id": {"type": "string", "pattern": "^item_[0-9a-z]+$"},
+                "task_id": {"type": "string", "pattern": "^task_[0-9a-z]+$"},
+            },
+        },
+        "NextActionList": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {"$ref": "#/components/schemas/NextAction"},
+        },
+    }
+)
+SUGGESTION_PATHS: dict[str, Any] = {
+    "/api/v1/rooms/{room_id}/suggestions": {
+        "parameters": [
+            ROOM_ID,
+            {
+                "name": "invite_id",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^inv_[0-9a-z]+$"},
+                "description": "The person whose suggestions to show",
+            },
+        ],
+        "get": {
+            "operationId": "getSuggestions",
+            "summary": "What this person's “Suggested for you” panel shows now, with the reasons "
+            "(asking does not count as showing it to them)",
+            "responses": {
+                "200": _json("Suggestions", "Up to three suggestions"),
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+                "422": ERRORS["422"],
+            },
+        },
+    },
+    "/api/v1/rooms/{room_id}/next-actions": {
+        "parameters": [ROOM_ID],
+        "get": {
+            "operationId": "getNextActions",
+            "summary": "Next best actions for the seller, most important first (at most 5; "
+            "dismissed ones are left out)",
+            "responses": {
+                "200": _json("NextActionList", "The actions"),
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+    },
+}
+
+
+# ---------------------------------------------------------------- exports
+
+EXPORT_ID = {
+    "name": "export_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^exp_[0-9a-z]+$"},
+}
+SCHEMAS.update(
+    {
+        "Export": {
+            "type": "object",
+            "required": [
+                "id",
+                "status",
+                "target",
+                "room_id",
+                "attempts",
+                "remote_ids",
+                "url",
+                "created_at",
+                "finished_at",
+            ],
+            "properties": {
+                "id": {"type": "string", "pattern": "^exp_[0-9a-z]+$"},
+                "status": {"type": "string", "enum": list(EXPORT_STATUSES)},
+                "target": {"type": "string", "enum": list(EXPORT_KINDS)},
+                "room_id": {"type": "string", "pattern": "^room_[0-9a-z]+$"},
+                "attempts": {"type": "integer", "minimum": 0},
+                "remote_ids": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "What exists in the CRM for this room and target, e.g. "
+                    '`{"note": "8123", "task:task_…": "9001"}`; re-exports update these',
+                },
+                "url": {
+                    "type": ["string", "null"],
+                    "format": "uri",
+                    "description": "The CRM record, when the target has one",
+                },
+                "created_at": TIMESTAMP,
+                "finished_at": TIMESTAMP_OR_NULL,
+                "next_attempt_at": {
+                    **TIMESTAMP,
+                    "description": "When a run waiting to retry tries again",
+                },
+                "error": {
+                    "type": "object",
+                    "required": ["message", "fix"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "fix": {"type": "string", "description": "What to do about it"},
+                    },
+                    "description": "Why the run failed, or why the last attempt did",
+                },
+                "download_url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "File exports (csv, json, markdown): the file, with your token",
+                },
+            },
+        },
+        "ExportCreate": {
+            "type": "object",
+            "required": ["target"],
+            "additionalProperties": False,
+            "properties": {
+                "target": {"type": "string", "enum": list(EXPORT_KINDS)},
+                "intro": {"type": "string", "maxLength": 5000, "description": "Markdown"},
+                "next_steps": {"type": "string", "maxLength": 5000, "description": "Markdown"},
+            },
+        },
+    }
+)
+EXPORT_PATHS: dict[str, Any] = {
+    "/api/v1/rooms/{room_id}/exports": {
+        "parameters": [ROOM_ID],
+        "post": {
+            "operationId": "createExport",
+            "summary": "Export the room's summary to a CRM, the webhook or a file (runs in the "
+            "background; poll the export). While one to the same target is queued or running, "
+            "that one is returned",
+            "requestBody": _body("ExportCreate"),
+            "responses": {
+                "202": _created("Export", "Queued"),
+                **{k: ERRORS[k] for k in ("400", "401", "404", "413", "422")},
+            },
+        },
+    },
+    "/api/v1/exports/{export_id}": {
+        "parameters": [EXPORT_ID],
+        "get": {
+            "operationId": "getExport",
+            "summary": "An export's status: queued, running, done or failed",
+            "responses": {
+                "200": _json("Export", "The export"),
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+    },
+    "/api/v1/exports/{export_id}/file": {
+        "parameters": [EXPORT_ID],
+        "get": {
+            "operationId": "getExportFile",
+            "summary": "The file of a CSV, JSON or Markdown export",
+            "responses": {
+                "200": {
+                    "description": "The file",
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/markdown": {"schema": {"type": "string"}},
+                    },
+                },
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+    },
+}
+
+# ---------------------------------------------------------------- engagement scores and dashboards
+
+SCORE = {"type": "integer", "minimum": 0, "maximum": 100}
+SCORE_OR_NULL = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "maximum": 100,
+    "description": "null when the part does not apply (no plan yet); it is then left out of "
+    "the score and the other weights are scaled up",
+}
+CLOSED_COUNTS = {
+    "type": "object",
+    "required": ["opened", "rooms"],
+    "properties": {
+        "opened": {"type": "integer", "minimum": 0, "description": "Rooms where someone opened it"},
+        "rooms": {"type": "integer", "minimum": 0, "description": "Rooms it was placed in"},
+    },
+}
+SCHEMAS.update(
+    {
+        "RoomScore": {
+            "type": "object",
+            "required": [
+                "room_id",
+                "name",
+                "owner",
+                "stage",
+                "score",
+                "components",
+                "health",
+                "reasons",
+                "stakeholders_engaged",
+                "stakeholders_invited",
+                "last_buyer_activity",
+            ],
+            "properties": {
+                "room_id": {"type": "string", "pattern": "^room_[0-9a-z]+$"},
+                "name": {"type": "string"},
+                "owner": {"type": ["string", "null"], "description": "The rep's email"},
+                "stage": {"type": "string", "enum": list(STAGES)},
+                "score": SCORE,
+                "components": {
+                    "type": "object",
+                    "description": "Each part 0-100; weights: recency 25, depth 20, breadth 20, "
+                    "momentum 15, plan 10, conversation 10",
+                    "required": list(SCORE_COMPONENTS),
+                    "additionalProperties": False,
+                    "properties": {
+                        "recency": SCORE,
+                        "depth": SCORE,
+                        "breadth": SCORE,
+                        "momentum": SCORE,
+                        "plan": SCORE_OR_NULL,
+                        "conversation": SCORE,
+                    },
+                },
+                "health": {"type": "string", "enum": list(DEAL_HEALTHS)},
+                "reasons": {
+                    "type": "array",
+                    "maxItems": 3,
+                    "items": {"type": "string"},
+                    "description": "The top reasons, in plain words in the token owner's language",
+                },
+                "stakeholders_engaged": {"type": "integer", "minimum": 0},
+                "stakeholders_invited": {"type": "integer", "minimum": 0},
+                "last_buyer_activity": TIMESTAMP_OR_NULL,
+            },
+        },
+        "RoomScoreList": {"type": "array", "items": {"$ref": "#/components/schemas/RoomScore"}},
+        "ContentEffectiveness": {
+            "type": "object",
+            "required": [
+                "document_id",
+                "title",
+                "kind",
+                "rooms",
+                "viewers",
+                "avg_active_seconds",
+                "completion",
+                "active_seconds_in_range",
+                "closed_won",
+                "closed_lost",
+            ],
+            "properties": {
+                "document_id": {"type": "string", "pattern": "^doc_[0-9a-z]+$"},
+                "title": {"type": "string"},
+                "kind": {"type": "string"},
+                "rooms": {"type": "integer", "minimum": 0, "description": "Rooms using it"},
+                "viewers": {"type": "integer", "minimum": 0, "description": "People who opened it"},
+                "avg_active_seconds": {**SECONDS, "description": "Per person who opened it"},
+                "completion": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "active_seconds_in_range": {**SECONDS, "description": "Within `days`"},
+                "closed_won": CLOSED_COUNTS,
+                "closed_lost": CLOSED_COUNTS,
+            },
+        },
+        "ContentEffectivenessList": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/ContentEffectiveness"},
+        },
+    }
+)
+DASHBOARD_FILTERS = [
+    {
+        "name": "days",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["7", "30", "90"], "default": "30"},
+        "description": "Date range for activity figures",
+    },
+    {
+        "name": "rep",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "A seller's public id (managers and admins; a rep always gets own rooms)",
+    },
+    {"name": "stage", "in": "query", "schema": {"type": "string", "enum": ["", *STAGES]}},
+    {"name": "health", "in": "query", "schema": {"type": "string", "enum": ["", *DEAL_HEALTHS]}},
+    {
+        "name": "sort",
+        "in": "query",
+        "schema": {"type": "string", "enum": list(DASHBOARD_SORTS), "default": "attention"},
+    },
+    {"name": "dir", "in": "query", "schema": {"type": "string", "enum": ["", "asc", "desc"]}},
+]
+DASHBOARD_PATHS: dict[str, Any] = {
+    "/api/v1/analytics/rooms": {
+        "get": {
+            "operationId": "listRoomScores",
+            "summary": "Every room of the organisation (a rep's token: the rep's own rooms) with "
+            "its engagement score, components, deal health and reasons",
+            "parameters": DASHBOARD_FILTERS,
+            "responses": {
+                "200": _json("RoomScoreList", "Rooms, what needs attention first by default"),
+                "401": ERRORS["401"],
+                "422": ERRORS["422"],
+            },
+        },
+    },
+    "/api/v1/analytics/content": {
+        "get": {
+            "operationId": "listContentEffectiveness",
+            "summary": "For each library item placed in those rooms: rooms using it, readers, "
+            "average active time, completion, and how often it was opened in closed-won and "
+            "closed-lost rooms (with the counts)",
+            "parameters": DASHBOARD_FILTERS,
+            "responses": {
+                "200": _json("ContentEffectivenessList", "Library items, most read first"),
+                "401": ERRORS["401"],
+                "422": ERRORS["422"],
+            },
+        },
+    },
+}
+
+
 def spec(base_url: str) -> dict[str, Any]:
     secured: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
@@ -849,7 +1370,11 @@ def spec(base_url: str) -> dict[str, Any]:
                             "schema": {"type": "string", "enum": ["true", "false"]},
                         },
                     ],
-                    "responses": {"200": _json("RoomList", "Rooms"), "401": ERRORS["401"]},
+                    "responses": {
+                        "200": _json("RoomList", "Rooms"),
+                        "401": ERRORS["401"],
+                        "422": ERRORS["422"],
+                    },
                 },
                 "post": {
                     "operationId": "createRoom",
@@ -944,5 +1469,9 @@ def spec(base_url: str) -> dict[str, Any]:
             **CONTENT_PATHS,
             **CHAT_PATHS,
             **TEMPLATE_PATHS,
+            **ANALYTICS_PATHS,
+            **DASHBOARD_PATHS,
+            **SUGGESTION_PATHS,
+            **EXPORT_PATHS,
         },
     }

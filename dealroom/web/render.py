@@ -44,6 +44,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["datetime"] = i18n.format_datetime
     env.filters["date"] = i18n.format_date
     env.filters["ago"] = i18n.format_ago
+    env.filters["duration"] = i18n.format_duration
     env.filters["label"] = i18n.label
     return env
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import content, invites, rooms, roomtemplates
+from .. import analytics, audit, content, invites, rooms, roomtemplates
+from ..accounts import User
 from ..errors import Conflict, InvalidInput
 from ..rooms import STAGES
 from .auth import require_room, require_seller
 from .chat import chat_panel
 from .content import deliver, seller_panel
+from .exports import panel as export_panel
 from .forms import upload_from
 from .handler import Req, Rollback, endpoint
 from .htmx import is_htmx
 from .notes import panel as notes_panel
 from .render import redirect, render
 from .roomtemplates import new_room_choices, new_room_defaults, room_url, skipped_note
+from .suggestions import seller_panel as actions_panel
 from .tasks import seller_plan
 
 ROOM_FIELDS = rooms.EDITABLE_FIELDS
@@ -65,13 +68,26 @@ def room_new(req: Req) -> Response:
             data={key: values[key] for key in ROOM_FIELDS},
             template_id=values["template_id"],
             default_expiry_days=req.settings.invite_expiry_days,
+            default_retention_days=req.settings.track_retention_days,
         )
         _logo(req, created.room)
     except InvalidInput as exc:
         ctx = {"values": values, "errors": exc.fields, "stages": STAGES}
         ctx.update(new_room_choices(req, user, values))
         raise Rollback(render(req, "rooms/new.html", ctx, status=422)) from None
+    _audit_room(req, user, created.room, "room.created")
     return redirect(req, room_url(req, created))
+
+
+def _audit_room(req: Req, user: User, room: rooms.Room, action: str, **detail: object) -> None:
+    audit.record(
+        req.session,
+        org_id=room.org_id,
+        actor=user.public_id,
+        action=action,
+        target=room.public_id,
+        **detail,
+    )
 
 
 def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
@@ -91,6 +107,9 @@ def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
         "plan_panel": seller_plan(req, room),
         "chat_panel": chat_panel(req, room, seller=True, can_post=True),
         "template_skipped": skipped_note(req),
+        "export_panel": export_panel(req, room),
+        "engagement": analytics.room_engagement(req.session, room=room),
+        "actions_panel": actions_panel(req, room),
     }
 
 
@@ -102,7 +121,7 @@ def room_detail(req: Req) -> Response:
 
 @endpoint(upload=True)
 def room_edit(req: Req) -> Response:
-    _user, room = require_room(req)
+    user, room = require_room(req)
     values = {k: req.field(k) for k in ROOM_FIELDS if req.form is not None and k in req.form}
     try:
         rooms.update_room(req.session, room=room, data=dict(values))
@@ -113,6 +132,8 @@ def room_edit(req: Req) -> Response:
         raise Rollback(
             render(req, "rooms/detail.html", ctx, fragment="rooms/_settings.html", status=422)
         ) from None
+    logo = req.field("remove_logo") == "1" or upload_from(req.form, "buyer_logo") is not None
+    _audit_room(req, user, room, "room.updated", fields=sorted(values) + (["logo"] if logo else []))
     return redirect(req, f"/rooms/{room.public_id}")
 
 
@@ -124,15 +145,17 @@ def room_logo(req: Req) -> Response:
 
 @endpoint(form=True)
 def room_archive(req: Req) -> Response:
-    _user, room = require_room(req)
+    user, room = require_room(req)
     rooms.archive_room(req.session, room=room)
+    _audit_room(req, user, room, "room.archived")
     return redirect(req, f"/rooms/{room.public_id}")
 
 
 @endpoint(form=True)
 def room_restore(req: Req) -> Response:
-    _user, room = require_room(req)
+    user, room = require_room(req)
     rooms.restore_room(req.session, room=room)
+    _audit_room(req, user, room, "room.restored")
     return redirect(req, f"/rooms/{room.public_id}")
 
 

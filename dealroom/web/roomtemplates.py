@@ -175,6 +175,20 @@ def section_add(req: Req) -> Response:
 
 
 @endpoint(form=True)
+def section_rename(req: Req) -> Response:
+    section_id = req.param("tsec_id")
+
+    def change(template: RoomTemplate, values: dict[str, str]) -> None:
+        section = roomtemplates.get_section(req.session, template=template, section_id=section_id)
+        roomtemplates.rename_section(
+            req.session, template=template, section=section, title=values["section_title"]
+        )
+
+    # The form's errors are shown under that section's own rename field.
+    return _change(req, f"section:{section_id}", ("section_title",), change, "template-content")
+
+
+@endpoint(form=True)
 def section_remove(req: Req) -> Response:
     def change(template: RoomTemplate, _values: dict[str, str]) -> None:
         section = roomtemplates.get_section(
@@ -357,6 +371,7 @@ routes = [
     _template_route("/archive", template_archive, "templates:archive"),
     _template_route("/restore", template_restore, "templates:restore"),
     _template_route("/sections", section_add, "templates:section_add"),
+    _template_route("/sections/{tsec_id}/edit", section_rename, "templates:section_rename"),
     _template_route("/sections/{tsec_id}/remove", section_remove, "templates:section_remove"),
     _template_route("/sections/{tsec_id}/move", section_move, "templates:section_move"),
     _template_route("/items", item_add, "templates:item_add"),

@@ -15,25 +15,39 @@ from .errors import error_response
 def all_routes() -> list[BaseRoute]:
     from . import (
         accounts,
+        analytics,
         api,
+        api_analytics,
+        api_dashboard,
+        api_exports,
         buyer,
         chat,
         content,
+        dashboard,
+        exports,
         health,
         library,
         notes,
         preferences,
         rooms,
         roomtemplates,
+        suggestions,
         tasks,
         team,
+        tracking,
     )
 
     return [
+        # First: the tracking beacon is by far the most frequent request, and Starlette tries
+        # routes in order.
+        *tracking.routes,
         *health.routes,
         *accounts.routes,
         *team.routes,
         *rooms.routes,
+        *exports.routes,
+        *analytics.routes,
+        *dashboard.routes,
         *content.routes,
         *library.routes,
         *buyer.routes,
@@ -42,7 +56,11 @@ def all_routes() -> list[BaseRoute]:
         *chat.routes,
         *preferences.routes,
         *roomtemplates.routes,
+        *suggestions.routes,
         *api.routes,
+        *api_exports.routes,
+        *api_analytics.routes,
+        *api_dashboard.routes,
     ]
 
 

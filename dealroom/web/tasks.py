@@ -6,17 +6,23 @@ task. A seller previewing the buyer's view sees the plan read-only.
 
 Every change answers htmx with the refreshed panel (so progress and health stay right) and a
 plain form post with a 303 back to the room page.
+
+Only sellers reorder the plan (see dealroom.tasks): "Move up"/"Move down" buttons and a "Move to"
+milestone select, each a form of its own, work from the keyboard and without JavaScript;
+static/plan.js adds drag and drop on top, posting to the same route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import rooms, tasks
+from .. import rooms, tasks, tracking
+from ..accounts import User
 from ..errors import InvalidInput, PermissionDenied
 from ..i18n import _
 from ..invites import Invite
@@ -29,6 +35,7 @@ from .render import redirect, render
 
 TASK_FIELDS = ("milestone_id", "title", "owner_id", "due_date", "notes")
 MILESTONE_FIELDS = ("title", "due_date")
+MOVE_FIELDS = ("direction", "milestone_id", "position")
 
 
 @dataclass
@@ -58,6 +65,10 @@ class PlanPanel:
         return self.actor is not None and not self.room.archived
 
     @property
+    def can_reorder(self) -> bool:
+        return tasks.can_reorder(self.actor) and not self.room.archived
+
+    @property
     def viewer_id(self) -> str:
         return self.actor.public_id if self.actor else ""
 
@@ -79,8 +90,18 @@ class PlanPanel:
         return self.errors.get(name, "") if self.form == form else ""
 
 
-def panel(req: Req, room: Room, actor: Actor | None, side: str, **state: Any) -> PlanPanel:
-    view = tasks.load_plan(req.session, room=room, actor=actor)
+def panel(
+    req: Req,
+    room: Room,
+    actor: Actor | None,
+    side: str,
+    *,
+    users: Sequence[User] | None = None,
+    invites: Sequence[Invite] | None = None,
+    **state: Any,
+) -> PlanPanel:
+    """`users` and `invites`: see tasks.load_plan (a page that has them passes them on)."""
+    view = tasks.load_plan(req.session, room=room, actor=actor, users=users, invites=invites)
     return PlanPanel(room=room, view=view, side=side, actor=actor, **state)
 
 
@@ -90,9 +111,17 @@ def seller_plan(req: Req, room: Room) -> PlanPanel:
     return panel(req, room, Actor(user=user) if user is not None else None, "seller")
 
 
-def buyer_plan(req: Req, room: Room, invite: Invite | None) -> PlanPanel:
+def buyer_plan(
+    req: Req,
+    room: Room,
+    invite: Invite | None,
+    *,
+    users: Sequence[User] | None = None,
+    invites: Sequence[Invite] | None = None,
+) -> PlanPanel:
     """For the buyer's room page; `invite` None is a seller's preview (read-only)."""
-    return panel(req, room, Actor(invite=invite) if invite is not None else None, "buyer")
+    actor = Actor(invite=invite) if invite is not None else None
+    return panel(req, room, actor, "buyer", users=users, invites=invites)
 
 
 # ---------------------------------------------------------------- who is asking
@@ -119,10 +148,10 @@ def _buyer(req: Req) -> Who:
     return Who(room, Actor(invite=invite), "buyer")
 
 
-def _answer(req: Req, who: Who, *, open_task: str = "") -> Response:
+def _answer(req: Req, who: Who, *, open_task: str = "", anchor: str = "") -> Response:
     if is_htmx(req.request):
         return _page(req, who, open_task=open_task)
-    anchor = f"#task-{open_task}" if open_task else "#plan"
+    anchor = anchor or (f"#task-{open_task}" if open_task else "#plan")
     return redirect(req, f"{panel_url(who)}{anchor}")
 
 
@@ -189,6 +218,34 @@ def _delete_milestone(req: Req, who: Who) -> Response:
     )
     tasks.delete_milestone(req.session, room=who.room, actor=who.actor, milestone=milestone)
     return _answer(req, who)
+
+
+def _move_milestone(req: Req, who: Who) -> Response:
+    milestone = tasks.get_milestone(
+        req.session, room=who.room, milestone_id=req.param("milestone_id")
+    )
+    values = req.fields("direction")
+    try:
+        tasks.move_milestone(
+            req.session,
+            room=who.room,
+            actor=who.actor,
+            milestone=milestone,
+            direction=values["direction"],
+        )
+    except InvalidInput as exc:
+        raise _invalid(req, who, exc, milestone.public_id, values) from None
+    return _answer(req, who, anchor=f"#ms-{milestone.public_id}")
+
+
+def _move_task(req: Req, who: Who) -> Response:
+    task = tasks.get_task(req.session, room=who.room, task_id=req.param("task_id"))
+    values = req.fields(*MOVE_FIELDS)
+    try:
+        tasks.move_task(req.session, room=who.room, actor=who.actor, task=task, **values)
+    except InvalidInput as exc:
+        raise _invalid(req, who, exc, task.public_id, values) from None
+    return _answer(req, who, anchor=f"#task-{task.public_id}")
 
 
 def _add_task(req: Req, who: Who) -> Response:
@@ -280,8 +337,18 @@ def delete_milestone(req: Req) -> Response:
 
 
 @endpoint(form=True)
+def move_milestone(req: Req) -> Response:
+    return _move_milestone(req, _seller(req))
+
+
+@endpoint(form=True)
 def add_task(req: Req) -> Response:
     return _add_task(req, _seller(req))
+
+
+@endpoint(form=True)
+def move_task(req: Req) -> Response:
+    return _move_task(req, _seller(req))
 
 
 @endpoint(form=True)
@@ -311,29 +378,46 @@ def buyer_page(req: Req) -> Response:
     return render(req, "tasks/page.html", ctx, fragment="tasks/_plan.html")
 
 
+def _buyer_did(req: Req, who: Who, response: Response) -> Response:
+    """Task activity is part of a buyer's engagement (the change itself succeeded)."""
+    if who.actor.invite is not None:
+        tracking.record(
+            req.session,
+            invite=who.actor.invite,
+            event=tracking.TaskActivity(req.request.path_params.get("task_id", "")),
+            return_days=req.settings.track_return_days,
+        )
+    return response
+
+
 @endpoint(form=True)
 def buyer_add_task(req: Req) -> Response:
-    return _add_task(req, _buyer(req))
+    who = _buyer(req)
+    return _buyer_did(req, who, _add_task(req, who))
 
 
 @endpoint(form=True)
 def buyer_edit_task(req: Req) -> Response:
-    return _edit_task(req, _buyer(req))
+    who = _buyer(req)
+    return _buyer_did(req, who, _edit_task(req, who))
 
 
 @endpoint(form=True)
 def buyer_set_status(req: Req) -> Response:
-    return _set_status(req, _buyer(req))
+    who = _buyer(req)
+    return _buyer_did(req, who, _set_status(req, who))
 
 
 @endpoint(form=True)
 def buyer_delete_task(req: Req) -> Response:
-    return _delete_task(req, _buyer(req))
+    who = _buyer(req)
+    return _buyer_did(req, who, _delete_task(req, who))
 
 
 @endpoint(form=True)
 def buyer_comment(req: Req) -> Response:
-    return _comment(req, _buyer(req))
+    who = _buyer(req)
+    return _buyer_did(req, who, _comment(req, who))
 
 
 # ---------------------------------------------------------------- JSON API
@@ -438,7 +522,19 @@ routes = [
         methods=["POST"],
         name="tasks:delete_milestone",
     ),
+    Route(
+        "/rooms/{room_id}/plan/milestones/{milestone_id}/move",
+        move_milestone,
+        methods=["POST"],
+        name="tasks:move_milestone",
+    ),
     Route("/rooms/{room_id}/plan/tasks", add_task, methods=["POST"], name="tasks:add_task"),
+    Route(
+        "/rooms/{room_id}/plan/tasks/{task_id}/move",
+        move_task,
+        methods=["POST"],
+        name="tasks:move_task",
+    ),
     Route(
         "/rooms/{room_id}/plan/tasks/{task_id}",
         edit_task,

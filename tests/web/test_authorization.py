@@ -8,12 +8,26 @@ seller of another organisation. None of them may see the room's data or change a
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from sqlmodel import select
 from starlette.routing import Mount, Route
 
-from dealroom import accounts, chat, content, invites, notes, roomtemplates, tasks
+from dealroom import (
+    accounts,
+    chat,
+    content,
+    exports,
+    invites,
+    notes,
+    roomtemplates,
+    scores,
+    suggestions,
+    tasks,
+    tracking,
+)
+from dealroom.audit import AuditEvent
 from dealroom.content import Upload
 from dealroom.pdfgen import simple_pdf
 from tests import factories
@@ -27,11 +41,13 @@ SECRET = "Zephyr-Secret-Deal"
 
 # Who may use each route. "seller": a logged-in seller of the room's organisation; "admin": an
 # admin of it; "buyer": an invited buyer of the room (or a seller previewing it); "link": whoever
-# holds the signed link in the URL; "public": anyone; "api": a bearer token of the organisation.
+# holds the signed link in the URL; "public": anyone; "api": a bearer token of the organisation;
+# "manager": a manager or admin of it; "operator": the metrics token, or a request from 127.0.0.1.
 RULES = {
     "home": "public",
     "healthz": "public",
     "readyz": "public",
+    "metrics": "operator",
     "accounts:signup": "public",
     "accounts:login": "public",
     "accounts:logout": "public",
@@ -42,6 +58,7 @@ RULES = {
     "team:invite": "admin",
     "team:role": "admin",
     "team:audit": "admin",
+    "team:audit_csv": "admin",
     "team:join": "link",
     "rooms:list": "seller",
     "rooms:new": "seller",
@@ -55,6 +72,23 @@ RULES = {
     "rooms:invite_revoke": "seller",
     "rooms:request_approve": "seller",
     "rooms:request_deny": "seller",
+    "analytics:room": "seller",
+    "analytics:events_csv": "seller",
+    "analytics:pages_csv": "seller",
+    "analytics:daily_csv": "seller",
+    "analytics:items_csv": "seller",
+    "analytics:viewer_export": "seller",
+    "analytics:viewer_erase": "seller",
+    "dashboard:mine": "seller",
+    "dashboard:feed": "seller",
+    "dashboard:room": "seller",
+    "dashboard:team": "manager",
+    "dashboard:rooms_csv": "manager",
+    "dashboard:daily_csv": "manager",
+    "dashboard:heatmap_csv": "manager",
+    "dashboard:stages_csv": "manager",
+    "dashboard:content_csv": "manager",
+    "dashboard:settings": "admin",
     "content:upload": "seller",
     "content:add_link": "seller",
     "content:add_from_library": "seller",
@@ -88,14 +122,19 @@ RULES = {
     "buyer:code": "link",
     "buyer:room": "buyer",
     "buyer:logo": "buyer",
+    "tracking:beacon": "buyer",
+    "tracking:mine": "buyer",
+    "tracking:set": "buyer",
     "tasks:page": "seller",
     "tasks:add_milestone": "seller",
     "tasks:edit_milestone": "seller",
     "tasks:delete_milestone": "seller",
+    "tasks:move_milestone": "seller",
     "tasks:add_task": "seller",
     "tasks:edit_task": "seller",
     "tasks:status": "seller",
     "tasks:delete_task": "seller",
+    "tasks:move_task": "seller",
     "tasks:comment": "seller",
     "tasks:buyer_page": "buyer",
     "tasks:buyer_add_task": "buyer",
@@ -127,6 +166,10 @@ RULES = {
     "api:invites": "api",
     "api:invite": "api",
     "api:content": "api",
+    "api:analytics": "api",
+    "api:events_csv": "api",
+    "api:analytics_rooms": "api",
+    "api:analytics_content": "api",
     "templates:list": "seller",
     "templates:new": "seller",
     "templates:edit": "seller",
@@ -134,6 +177,7 @@ RULES = {
     "templates:archive": "seller",
     "templates:restore": "seller",
     "templates:section_add": "seller",
+    "templates:section_rename": "seller",
     "templates:section_remove": "seller",
     "templates:section_move": "seller",
     "templates:item_add": "seller",
@@ -144,6 +188,29 @@ RULES = {
     "templates:task_move": "seller",
     "templates:save_room": "seller",
     "api:templates": "api",
+    "exports:history": "seller",
+    "exports:create": "seller",
+    "exports:preview": "seller",
+    "exports:detail": "seller",
+    "exports:download": "seller",
+    "exports:link": "seller",
+    "integrations:page": "admin",
+    "integrations:policy": "admin",
+    "integrations:save": "admin",
+    "integrations:test": "admin",
+    "integrations:disconnect": "admin",
+    "api:exports": "api",
+    "api:export": "api",
+    "api:export_file": "api",
+    "suggestions:panel": "buyer",
+    "suggestions:dismiss": "buyer",
+    "suggestions:switch": "buyer",
+    "suggestions:actions": "seller",
+    "suggestions:dismiss_action": "seller",
+    "suggestions:pin": "seller",
+    "suggestions:unpin": "seller",
+    "api:suggestions": "api",
+    "api:next_actions": "api",
 }
 
 
@@ -225,6 +292,10 @@ def world(session, services):
     milestone = tasks.add_milestone(
         session, room=room, actor=tasks.Actor(user=seller_a), data={"title": SECRET}
     )
+    # A second milestone and template section, so a refused "move down" would show if it ran.
+    later = tasks.add_milestone(
+        session, room=room, actor=tasks.Actor(user=seller_a), data={"title": "Later"}
+    )
     task = tasks.add_task(
         session,
         room=room,
@@ -246,6 +317,7 @@ def world(session, services):
         session, user=seller_a, data={"name": SECRET, "description": SECRET}
     )
     template_section = roomtemplates.add_section(session, template=template, title=SECRET)
+    roomtemplates.add_section(session, template=template, title="Later")
     template_item = roomtemplates.add_item(
         session,
         template=template,
@@ -255,6 +327,52 @@ def world(session, services):
     template_task = roomtemplates.add_task(
         session, template=template, data={"milestone": SECRET, "title": SECRET, "due": "+7 days"}
     )
+
+    # Exports: a webhook connection and a CRM record link holding the secret, and a finished
+    # file export whose file (the room's summary) holds it too.
+    vault = exports.Vault(services.settings.secret_key)
+    exports.save_connection(
+        session,
+        user=seller_a,
+        kind="webhook",
+        data={"url": f"https://hooks.example/{SECRET}", "secret": "whsec_" + "QUJD" * 8},
+        vault=vault,
+    )
+    exports.set_allow_private_webhooks(session, user=seller_a, allow=True)
+    exports.link_record(session, room=room, user=seller_a, kind="hubspot", record_id=SECRET)
+    exports.request_export(session, room=room, user=seller_a, kind="csv", intro=SECRET)
+    session.flush()
+    export_run = exports.run_due(
+        services.db, storage=services.storage, links=services.links, vault=vault
+    )
+    assert export_run is not None and export_run.status == "done"
+
+    # Tracking: the active buyer (named with the secret) read the secret PDF for 20 s.
+    tracking.show_notice(active)
+    session.flush()
+    now = time.time()
+    read = tracking.ItemTime(item.public_id, 20, page=1)
+    beat = tracking.Beat(now, room.public_id, active.public_id, "authz", now - 30, 1, (read,), 1)
+    assert tracking.apply_beats(session, [beat], drops=tracking.DropCounter()) == 1
+
+    # Deal-health thresholds of org A: nobody outside may change them.
+    scores.update_health_settings(
+        session,
+        user=seller_a,
+        data={
+            "at_risk_score": "61",
+            "cold_score": "31",
+            "at_risk_silence_days": "6",
+            "cold_silence_days": "13",
+        },
+    )
+
+    # Suggestions: the seller pinned the secret item for the active buyer.
+    pin = suggestions.pin(
+        session, room=room, user=seller_a, item_id=item.public_id, target=active.public_id
+    )
+    actions = suggestions.next_actions(session, room=room)
+    action_id = actions[0].key if actions else "na_0123456789abcdef"
 
     seller_b = factories.seller(session, org="Org B")
     room_b = factories.room(session, seller_b, name="B deal")
@@ -273,6 +391,7 @@ def world(session, services):
         "internal_note": internal_note,
         "shared_note": shared_note,
         "milestone": milestone,
+        "later": later,
         "task": task,
         "internal_message": internal_message,
         "template": template,
@@ -285,6 +404,9 @@ def world(session, services):
         "buyer_b": buyer_b,
         "room_b": room_b,
         "api_b": plain_b,
+        "export_run": export_run,
+        "pin": pin,
+        "action_id": action_id,
     }
 
 
@@ -308,6 +430,11 @@ def _path(route, world, services):
         # The shared note: even the note a legitimate buyer may read is closed to outsiders.
         "note_id": world["shared_note"].public_id,
         # Link routes get a link to *another* room: holding one link proves nothing about this room.
+        "export_id": world["export_run"].public_id,
+        "pin_id": world["pin"].public_id,
+        "action_id": world["action_id"],
+        # An integration kind names no object: those routes act on the caller's organisation.
+        "kind": "webhook",
         "token": services.links.invite(world["buyer_b"]).rsplit("/", 1)[-1],
     }
     return route.path_format.format(
@@ -345,11 +472,14 @@ ALLOWED = {
     "admin": {303, 403, 404},
     "buyer": {403, 404},
     "api": {401, 404},
+    "manager": {303, 403, 404},
+    "operator": {401, 403},
 }
 
 
 def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, session, app):
     personas = _personas(world, services, new_browser, session)
+    events_before = session.exec(select(tracking.TrackEvent)).all()
     failures = []
     # Log-out last, or it would end the other seller's session halfway through the matrix.
     for route in sorted(app_routes(app), key=lambda r: r.name == "accounts:logout"):
@@ -357,7 +487,7 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
         path = _path(route, world, services)
         # Collections (/rooms, /api/v1/rooms) serve a seller's *own* organisation: only the
         # data check applies to them; routes naming a target object must refuse outright.
-        targets_room_a = "{" in route.path_format
+        targets_room_a = "{" in route.path_format.replace("{kind}", "")
         for method in sorted(route.methods or {"GET"}):
             if method == "HEAD":
                 continue
@@ -381,6 +511,10 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
                             "stage": "closed-lost",
                             "role": "admin",
                             "approve": "1",
+                            "title": "hijack",
+                            "section_title": "hijack",
+                            "direction": "down",
+                            "position": "1",
                         },
                         follow_redirects=False,
                     )
@@ -389,9 +523,17 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
                         f"{who} saw the room's data at {method} {path} ({response.status_code})"
                     )
                 own_collection = who == "seller of another org" and not targets_room_a
+                # The beacon cannot look up a revocation without the database (it never touches
+                # it): a revoked buyer's beat is refused when the batch is written; checked below.
+                late_refusal = (
+                    route.name == "tracking:beacon"
+                    and who == "revoked buyer"
+                    and response.status_code in (204, 400)
+                )
                 if (
                     rule in ALLOWED
                     and not own_collection
+                    and not late_refusal
                     and response.status_code not in ALLOWED[rule]
                 ):
                     failures.append(
@@ -411,6 +553,8 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     assert not failures, "\n".join(failures)
 
     # And nothing changed.
+    services.ingest.flush()
+    assert session.exec(select(tracking.TrackEvent)).all() == events_before
     session.expire_all()
     room = world["room"]
     session.refresh(room)
@@ -430,7 +574,8 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     assert member.role == "rep"
     assert session.get(accounts.ApiToken, world["token_row"].id).revoked_at is None
     assert [(m.title, m.public_id) for m in tasks.list_milestones(session, room=room)] == [
-        (SECRET, world["milestone"].public_id)
+        (SECRET, world["milestone"].public_id),
+        ("Later", world["later"].public_id),
     ]
     [task] = tasks.list_tasks(session, room=room)
     assert (task.public_id, task.title, task.status) == (world["task"].public_id, SECRET, "todo")
@@ -447,13 +592,96 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     template = session.get(roomtemplates.RoomTemplate, world["template"].id)
     assert (template.name, template.stage, template.archived_at) == (SECRET, "discovery", None)
     view = roomtemplates.load_template(session, template=template)
-    assert [s.title for s in view.sections] == [SECRET]
+    assert [s.title for s in view.sections] == [SECRET, "Later"]
     assert [e.item.id for e in view.items] == [world["template_item"].id]
     assert [(t.title, t.due) for t in view.tasks] == [(SECRET, "+7 days")]
     org_a_templates = select(roomtemplates.RoomTemplate).where(
         roomtemplates.RoomTemplate.org_id == room.org_id
     )
     assert len(session.exec(org_a_templates).all()) == 1
+    vault = exports.Vault(services.settings.secret_key)
+    assert exports.target_config(session, org_id=room.org_id, kind="webhook", vault=vault) == {
+        "url": f"https://hooks.example/{SECRET}",
+        "secret": "whsec_" + "QUJD" * 8,
+        "allow_private": "1",
+    }
+    assert exports.room_links(session, room=room) == {"hubspot": SECRET}
+    runs = exports.room_history(session, room=room)
+    assert [(r.public_id, r.status) for r in runs] == [(world["export_run"].public_id, "done")]
+    # Nobody erased the buyer's tracking data.
+    stat = select(tracking.ViewerStat.active_seconds).where(
+        tracking.ViewerStat.invite_id == world["active"].id
+    )
+    assert session.exec(stat).one() == 20
+    thresholds = scores.health_settings(session, org_id=room.org_id)
+    assert (thresholds.at_risk_score, thresholds.cold_silence_days) == (61, 13)
+    # Nobody removed the seller's pin, dismissed or switched off the buyer's suggestions.
+    assert [p.public_id for p in suggestions.list_pins(session, room=room)] == [
+        world["pin"].public_id
+    ]
+    states = session.exec(select(suggestions.SuggestionItem)).all()
+    assert not [s for s in states if s.dismissed_at is not None]
+    assert not session.exec(select(suggestions.NextActionDismissal)).all()
+    assert not [v for v in session.exec(select(suggestions.SuggestionViewer)) if v.off]
+
+
+# Inside the organisation: who is refused each role-restricted rule.
+REFUSED_ROLES = {"admin": ("rep", "manager"), "manager": ("rep",)}
+
+
+def test_roles_inside_the_organisation(world, services, new_browser, session, app):
+    """Every route whose rule names a role, from the router: lower roles get 403 for every
+    method, and change nothing; the role itself may open it."""
+    manager = factories.seller(session, org="Org A", role="manager")
+    session.flush()
+    browsers = {}
+    for who, user in (("rep", world["member"]), ("manager", manager), ("admin", world["seller_a"])):
+        browsers[who] = new_browser()
+        browsers[who].login(user.email, factories.PASSWORD)
+    audit_before = len(
+        session.exec(
+            select(AuditEvent).where(AuditEvent.actor != world["seller_a"].public_id)
+        ).all()
+    )
+    failures = []
+    checked = set()
+    for route in app_routes(app):
+        rule = RULES[route.name]
+        if rule not in REFUSED_ROLES:
+            continue
+        checked.add(rule)
+        path = _path(route, world, services)
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+            for who in REFUSED_ROLES[rule]:
+                response = browsers[who].request(
+                    method,
+                    path,
+                    data={
+                        "csrf_token": browsers[who].csrf,
+                        "email": "new@northwind.example",
+                        "role": "admin",
+                        "name": "hijack",
+                    }
+                    if method != "GET"
+                    else None,
+                    follow_redirects=False,
+                )
+                if response.status_code != 403:
+                    failures.append(f"{who} got {response.status_code} at {method} {path}")
+            if method == "GET":
+                allowed = [w for w in ("rep", "manager", "admin") if w not in REFUSED_ROLES[rule]]
+                for who in allowed:
+                    status = browsers[who].get(path, follow_redirects=False).status_code
+                    if status >= 400:
+                        failures.append(f"{who} ({rule} rule) got {status} at GET {path}")
+    assert "admin" in checked
+    assert not failures, "\n".join(failures)
+    session.expire_all()
+    assert session.get(accounts.User, world["member"].id).role == "rep"
+    assert accounts.pending_team_invites(session, org_id=world["seller_a"].org_id) == []
+    # Refused attempts record nothing (only the admin's own allowed reads, e.g. an export).
+    others = select(AuditEvent).where(AuditEvent.actor != world["seller_a"].public_id)
+    assert len(session.exec(others).all()) == audit_before
 
 
 def test_a_rep_cannot_use_admin_routes(world, new_browser, session):
@@ -467,6 +695,9 @@ def test_a_rep_cannot_use_admin_routes(world, new_browser, session):
         rep.submit(f"/team/{world['seller_a'].public_id}/role", {"role": "rep"}).status_code == 403
     )
     assert rep.get("/team/audit").status_code == 403
+    assert rep.get("/integrations").status_code == 403
+    assert rep.submit("/integrations/webhook", {"url": "https://x.example/"}).status_code == 403
+    assert rep.submit("/integrations/settings", {"allow_private_webhooks": "1"}).status_code == 403
     # ... but may work on the organisation's rooms.
     assert rep.get(f"/rooms/{world['room'].public_id}").status_code == 200
 
@@ -511,3 +742,45 @@ def shared_page_ok(response) -> bool:
         and f"{SECRET} recap" in response.text
         and "floor price" not in response.text
     )
+
+
+def test_dashboards_and_analytics_api_rep_versus_manager(world, session, new_browser):
+    """A rep's token and dashboard cover the rep's own rooms; a manager's, every room of the
+    organisation; another organisation's, none of them."""
+    rep = world["member"]
+    own = factories.room(session, rep, name="Rep's own deal")
+    manager = factories.seller(session, org="Org A", role="manager")
+    _t, rep_token = accounts.create_api_token(session, user=rep)
+    _t, manager_token = accounts.create_api_token(session, user=manager)
+    session.flush()
+    browser = new_browser()
+
+    def names(token, path="/api/v1/analytics/rooms"):
+        response = browser.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        return sorted(row.get("name", row.get("title")) for row in response.json())
+
+    assert names(rep_token) == ["Rep's own deal"]
+    # A rep asking for someone else's rooms still gets only their own.
+    assert names(rep_token + "", f"/api/v1/analytics/rooms?rep={world['seller_a'].public_id}") == [
+        "Rep's own deal"
+    ]
+    assert names(manager_token) == sorted([SECRET, "Rep's own deal"])
+    assert names(world["api_b"]) == ["B deal"]
+    assert names(manager_token, "/api/v1/analytics/content") == [SECRET]
+    assert names(rep_token, "/api/v1/analytics/content") == []
+    assert names(world["api_b"], "/api/v1/analytics/content") == []
+
+    rep_browser = new_browser()
+    rep_browser.login(rep.email, factories.PASSWORD)
+    mine = rep_browser.get("/dashboard")
+    assert mine.status_code == 200
+    assert [s.room for s in mine.context["scored"]] == [own]
+    assert SECRET not in mine.text
+    assert rep_browser.get("/dashboard/team").status_code == 403
+    assert rep_browser.get("/dashboard/team/rooms.csv").status_code == 403
+    manager_browser = new_browser()
+    manager_browser.login(manager.email, factories.PASSWORD)
+    team = manager_browser.get("/dashboard/team")
+    assert team.status_code == 200 and SECRET in team.text
+    assert manager_browser.get("/dashboard/settings").status_code == 403

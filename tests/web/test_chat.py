@@ -517,7 +517,9 @@ def test_api_posts_and_lists_messages(api, session, room, invite, broker):
     message = created.json()
     assert message["id"].startswith("msg_")
     assert message["author"]["type"] == "seller" and message["author"]["name"] == "Aiko Mori"
-    assert message["body_html"] == "<p>Hi @kato, see <strong>this</strong></p>\n"
+    assert message["body_html"] == (
+        '<p>Hi <span class="mention">@kato</span>, see <strong>this</strong></p>\n'
+    )
     assert message["mentions"] == [invite.public_id]
     assert created.headers["location"] == f"http://testserver{API}{path}/{message['id']}"
     assert broker.published[0][1]["msg"] == message["id"]
@@ -610,3 +612,69 @@ def test_a_closed_connection_unsubscribes(live):
     while live.services.broker.subscriber_count() or streams.count():
         assert time.monotonic() < deadline, "the stream was not cleaned up"
         time.sleep(0.02)
+
+
+# ---------------------------------------------------------------- mentions as shown
+
+
+def test_the_seller_page_highlights_mentions_and_the_sellers_own(
+    as_seller, session, room, seller, invite
+):
+    chat.post_message(session, room=room, author=invite, body="@aiko can you ask @kato's boss?")
+    chat.post_message(session, room=room, author=seller, body="Sure, @yuki.kato: `@aiko` is me")
+    session.flush()
+
+    page = as_seller.get(f"/rooms/{room.public_id}")
+
+    assert page.template.name == "rooms/detail.html"
+    assert page.context["chat_panel"].reader == seller.public_id
+    html = page.text
+    assert '<span class="mention mention--me">@aiko</span> can you ask' in html
+    assert '<span class="mention">@kato</span>\'s boss' in html
+    assert '<span class="mention">@yuki.kato</span>: <code>@aiko</code> is me' in html
+
+
+def test_the_buyer_page_highlights_the_buyers_own_mentions(as_buyer, session, room, seller, invite):
+    chat.post_message(session, room=room, author=seller, body="@kato, meet @aiko.")
+    session.flush()
+
+    page = as_buyer.get(f"/r/{room.public_id}")
+    history = as_buyer.get(f"/r/{room.public_id}/chat", headers=HTMX)
+
+    assert page.context["chat_panel"].reader == invite.public_id
+    for html in (page.text, history.text):
+        assert '<span class="mention mention--me">@kato</span>, meet' in html
+        assert '<span class="mention">@aiko</span>.' in html
+
+
+def test_the_api_shows_mentions_without_a_reader(api, session, room, seller, invite):
+    chat.post_message(session, room=room, author=invite, body="@aiko hello")
+    session.flush()
+
+    [message] = api.get(f"/rooms/{room.public_id}/messages").json()["data"]
+
+    assert message["body_html"] == '<p><span class="mention">@aiko</span> hello</p>\n'
+    assert message["mentions"] == [seller.public_id]
+
+
+def test_each_open_stream_gets_its_readers_own_mentions(live):
+    room = live.ids["room"]
+    with (
+        open_stream(f"{live.base}/r/{room}/chat/events", cookies_of(live.buyer)) as kato,
+        open_stream(f"{live.base}/r/{room}/chat/events", cookies_of(live.gone)) as other,
+        open_stream(f"{live.base}/rooms/{room}/chat/events", cookies_of(live.seller)) as aiko,
+    ):
+        live.seller.submit(f"/rooms/{room}/chat", {"body": "@kato and @gone: ask @aiko"})
+
+        seen = {
+            "kato": kato.next_message()["data"],
+            "gone": other.next_message()["data"],
+            "aiko": aiko.next_message()["data"],
+        }
+
+    for reader, html in seen.items():
+        spans = re.findall(r'<span class="(mention[^"]*)">@(\w+)</span>', html)
+        assert sorted(spans) == sorted(
+            ("mention mention--me" if name == reader else "mention", name)
+            for name in ("kato", "gone", "aiko")
+        ), reader

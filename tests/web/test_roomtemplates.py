@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from dealroom import content, rooms, roomtemplates, tasks
-from dealroom.roomtemplates import RoomTemplate
+from dealroom.roomtemplates import RoomTemplate, TemplateSection
 from tests import factories
 from tests.web.test_api import Api, assert_error, connect
 from tests.web.test_tasks import Page
@@ -470,3 +470,109 @@ def test_api_refuses_another_organisations_template(session, client, document, s
     error = assert_error(response, 422, "invalid")
     assert error["fields"] == {"template_id": "Choose one of your organisation's templates."}
     assert rival.get("/templates").json() == {"data": []}
+
+
+# ---------------------------------------------------------------- renaming and moving sections
+
+
+def test_a_section_is_renamed_with_a_plain_form_or_htmx(client, session, shop):
+    login(client, shop)
+    section = shop["section"]
+    url = editor_url(shop, f"/sections/{section.public_id}/edit")
+
+    editor = client.get(editor_url(shop))
+    page = Page(editor.text)
+    field = page.ids[f"rename-{section.public_id}-section_title"]
+    assert (field["name"], field["value"]) == ("section_title", "Trust")
+    rename = [f for f in page.forms if f.get("action", "").endswith(url)]
+    assert len(rename) == 1 and rename[0]["method"] == "post" and rename[0]["hx-post"]
+
+    plain = client.submit(url, {"section_title": "Security and trust"})
+    assert plain.status_code == 303
+    assert plain.headers["location"].endswith(f"{editor_url(shop)}#template-content")
+    htmx = client.submit(url, {"section_title": "Trust center"}, headers=HTMX)
+    assert htmx.status_code == 200 and htmx.template.name == "roomtemplates/_editor.html"
+    assert "<h3>Trust center</h3>" in htmx.text
+
+    session.expire_all()
+    view = roomtemplates.load_template(session, template=shop["template"])
+    assert [s.title for s in view.sections] == ["Trust center"]
+    assert [e.document.title for e in view.groups[1].items] == ["Security overview"]
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("", "Section title is required."),
+        ("x" * 201, "Section title must be at most 200 characters."),
+        ("pricing", "This template already has a section with that title."),
+    ],
+)
+def test_a_bad_rename_is_a_422_under_that_section_and_nothing_is_saved(
+    client, session, shop, title, message
+):
+    roomtemplates.add_section(session, template=shop["template"], title="Pricing")
+    session.flush()
+    login(client, shop)
+    section = shop["section"]
+    url = editor_url(shop, f"/sections/{section.public_id}/edit")
+
+    for headers in (HTMX, {}):
+        response = client.submit(url, {"section_title": title}, headers=headers)
+
+        assert response.status_code == 422
+        assert response.context["form"] == f"section:{section.public_id}"
+        assert response.context["errors"] == {"section_title": message}
+        page = Page(response.text)
+        field = page.ids[f"rename-{section.public_id}-section_title"]
+        assert field["value"] == title and field["aria-invalid"] == "true"
+        assert page.ids[f"rename-{section.public_id}-section_title-error"]["role"] == "alert"
+        assert message in response.text
+    session.expire_all()
+    view = roomtemplates.load_template(session, template=shop["template"])
+    assert [s.title for s in view.sections] == ["Trust", "Pricing"]
+
+
+def test_sections_move_with_keyboard_buttons_that_keep_their_ids(client, session, shop):
+    pricing = roomtemplates.add_section(session, template=shop["template"], title="Pricing")
+    session.flush()
+    login(client, shop)
+
+    editor = Page(client.get(editor_url(shop)).text)
+    first, second = shop["section"].public_id, pricing.public_id
+    assert "disabled" in editor.ids[f"tsec-{first}-up"]
+    assert "disabled" in editor.ids[f"tsec-{second}-down"]
+    assert editor.ids[f"tsec-{second}-up"]["aria-label"] == "Move Pricing up"
+
+    moved = client.submit(
+        editor_url(shop, f"/sections/{second}/move"), {"direction": "up"}, headers=HTMX
+    )
+
+    assert moved.status_code == 200
+    after = Page(moved.text)
+    # The button that was pressed is still there under its id, for htmx to give focus back.
+    assert "disabled" in after.ids[f"tsec-{second}-up"]
+    assert "disabled" not in after.ids[f"tsec-{first}-up"]
+    session.expire_all()
+    view = roomtemplates.load_template(session, template=shop["template"])
+    assert [s.title for s in view.sections] == ["Pricing", "Trust"]
+
+
+def test_another_organisations_section_cannot_be_renamed(client, session, shop):
+    rival = factories.seller(session, org="Contoso")
+    theirs = roomtemplates.create_template(session, user=rival, data={"name": "Theirs"})
+    their_section = roomtemplates.add_section(session, template=theirs, title="Theirs")
+    session.flush()
+    login(client, shop)
+
+    wrong_template = client.submit(
+        f"/templates/{theirs.public_id}/sections/{their_section.public_id}/edit",
+        {"section_title": "Mine"},
+    )
+    wrong_section = client.submit(
+        editor_url(shop, f"/sections/{their_section.public_id}/edit"), {"section_title": "Mine"}
+    )
+
+    assert wrong_template.status_code == wrong_section.status_code == 404
+    session.expire_all()
+    assert session.get(TemplateSection, their_section.id).title == "Theirs"

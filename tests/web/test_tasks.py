@@ -688,3 +688,161 @@ def test_api_tasks_of_another_org_are_a_404(session, client, document, deal):
         "not_found",
     )
     assert len(tasks.list_tasks(session, room=deal["room"])) == 1
+
+
+# ---------------------------------------------------------------- reordering
+
+
+@pytest.fixture
+def three(session, deal):
+    """Tasks A, B, C in "Technical validation", and an empty "Commercials" milestone."""
+    made = {t: add_task(session, deal, title=t) for t in "ABC"}
+    made["commercials"] = tasks.add_milestone(
+        session, room=deal["room"], actor=Actor(user=deal["seller"]), data={"title": "Commercials"}
+    )
+    session.flush()
+    return made
+
+
+def order(session, deal) -> dict[str, list[str]]:
+    session.expire_all()
+    plan = tasks.load_plan(session, room=deal["room"], actor=None)
+    return {m.milestone.title: [i.task.title for i in m.tasks] for m in plan.milestones}
+
+
+def move_url(deal, task) -> str:
+    return seller_url(deal, f"/tasks/{task.public_id}/move")
+
+
+def test_the_seller_panel_has_move_buttons_in_real_forms(client, session, deal, three):
+    as_seller(client, deal)
+
+    response = client.get(f"/rooms/{deal['room'].public_id}")
+
+    assert response.template.name == "rooms/detail.html"
+    panel = response.context["plan_panel"]
+    assert panel.can_reorder
+    page = Page(response.text)
+    first, last = three["A"].public_id, three["C"].public_id
+    assert "disabled" in page.ids[f"task-{first}-up"]  # nothing above the first
+    assert "disabled" not in page.ids[f"task-{first}-down"]
+    assert "disabled" in page.ids[f"task-{last}-down"]
+    assert page.ids[f"task-{first}-up"]["aria-label"] == "Move A up"
+    moves = [f for f in page.forms if f.get("action", "").endswith(f"/tasks/{first}/move")]
+    assert len(moves) == 3 and all(f["method"] == "post" and f["hx-post"] for f in moves)
+    target = page.field("Move “A” to milestone")
+    assert target["tag"] == "select" and target["name"] == "milestone_id"
+    milestone = three["commercials"].public_id
+    assert "disabled" in page.ids[f"ms-{milestone}-down"]
+    assert page.ids[f"ms-{milestone}-up"]["aria-label"] == "Move milestone Commercials up"
+    assert page.styles == []
+    assert '<script src="http://testserver/static/plan.js" defer></script>' in response.text
+
+
+def test_a_plain_form_moves_a_task_and_redirects_to_it(client, session, deal, three):
+    as_seller(client, deal)
+
+    response = client.submit(move_url(deal, three["C"]), {"direction": "up"})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        f"/rooms/{deal['room'].public_id}#task-{three['C'].public_id}"
+    )
+    assert order(session, deal)["Technical validation"] == ["A", "C", "B"]
+
+
+def test_htmx_moves_answer_the_refreshed_plan(client, session, deal, three):
+    as_seller(client, deal)
+
+    down = client.submit(move_url(deal, three["A"]), {"direction": "down"}, headers=HTMX)
+    across = client.submit(
+        move_url(deal, three["B"]),
+        {"milestone_id": three["commercials"].public_id},
+        headers=HTMX,
+    )
+
+    for response in (down, across):
+        assert response.status_code == 200
+        assert response.template.name == "tasks/_plan.html"
+        assert response.text.lstrip().startswith('<section id="plan"')
+    assert order(session, deal) == {"Technical validation": ["A", "C"], "Commercials": ["B"]}
+    html = across.text
+    assert html.index(">A<") < html.index(">C<") < html.index(">B<")
+
+
+def test_a_dragged_task_lands_at_its_place(client, session, deal, three):
+    """What static/plan.js posts after a drop."""
+    as_seller(client, deal)
+    into = {"milestone_id": deal["milestone"].public_id, "position": "1"}
+
+    response = client.submit(move_url(deal, three["C"]), into, headers=HTMX)
+
+    assert response.status_code == 200
+    assert order(session, deal)["Technical validation"] == ["C", "A", "B"]
+
+
+def test_milestones_move_with_buttons(client, session, deal, three):
+    as_seller(client, deal)
+    url = seller_url(deal, f"/milestones/{three['commercials'].public_id}/move")
+
+    plain = client.submit(url, {"direction": "up"})
+    assert plain.status_code == 303
+    assert plain.headers["location"].endswith(f"#ms-{three['commercials'].public_id}")
+    assert list(order(session, deal)) == ["Commercials", "Technical validation"]
+
+    htmx = client.submit(url, {"direction": "down"}, headers=HTMX)
+    assert htmx.status_code == 200 and htmx.template.name == "tasks/_plan.html"
+    assert list(order(session, deal)) == ["Technical validation", "Commercials"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"direction": "sideways"}, "Direction must be one of: up, down."),
+        ({}, "Choose where to move the task."),
+        ({"milestone_id": "ms_gone"}, "No such milestone in this room."),
+        ({"milestone_id": "MILESTONE", "position": "first"}, "Position must be a whole number."),
+    ],
+)
+def test_a_bad_move_is_a_422_that_says_why(client, session, deal, three, data, message):
+    as_seller(client, deal)
+    data = {k: deal["milestone"].public_id if v == "MILESTONE" else v for k, v in data.items()}
+
+    response = client.submit(move_url(deal, three["B"]), data, headers=HTMX)
+    plain = client.submit(move_url(deal, three["B"]), data)
+
+    assert response.status_code == plain.status_code == 422
+    assert response.template.name == "tasks/_plan.html"
+    assert plain.template.name == "tasks/page.html"
+    assert message in response.text and message in plain.text
+    assert order(session, deal)["Technical validation"] == ["A", "B", "C"]
+
+
+def test_buyers_see_the_order_but_get_no_move_controls(session, services, new_browser, deal, three):
+    buyer = as_buyer(new_browser, services, deal["kato"])
+    theirs = add_task(session, deal, actor=Actor(invite=deal["kato"]), title="D")
+
+    page = buyer.get(f"/r/{deal['room'].public_id}")
+    refused = buyer.submit(move_url(deal, theirs), {"direction": "up"})
+
+    assert page.template.name == "buyer/room.html"
+    assert not page.context["plan_panel"].can_reorder
+    assert "Move up" not in page.text and "data-move-url" not in page.text
+    assert "plan.js" not in page.text
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert order(session, deal)["Technical validation"] == ["A", "B", "C", "D"]
+
+
+def test_an_archived_room_has_no_move_controls_and_refuses_moves(client, session, deal, three):
+    from dealroom.rooms import archive_room
+
+    archive_room(session, room=deal["room"])
+    session.flush()
+    as_seller(client, deal)
+
+    page = client.get(seller_url(deal))
+    refused = client.submit(move_url(deal, three["C"]), {"direction": "up"})
+
+    assert not page.context["plan"].can_reorder and "Move up" not in page.text
+    assert refused.status_code == 409
+    assert order(session, deal)["Technical validation"] == ["A", "B", "C"]

@@ -1,0 +1,322 @@
+"""Tracking ingest: the beacon endpoint against a bare Starlette endpoint, side by side.
+
+Two uvicorn servers run in turn on 127.0.0.1, each in its own process, one worker:
+
+    bare      a Starlette app with one route that parses the same JSON body and answers 204
+    dealroom  the whole app (middleware, cookie and token checks, the ingest buffer that writes
+              batches every 100 ms) answering POST /r/{room}/t
+
+The same load generator (64 keep-alive connections, raw HTTP/1.1 on asyncio, in this process)
+drives each for the same duration; each connection is one viewer with 128 open pages beating in
+turn (so each page beats about once a second: every beat is accepted and written, none is
+"too fast"). After the dealroom run,
+the bench waits until every acknowledged beat is in the database and prints how long that took
+after the last answer (target: within 1 s). Target: dealroom >= 80% of bare requests/s.
+
+    .venv/bin/python bench/tracking_ingest.py [seconds] [--postgres]
+
+With --postgres a throwaway PostgreSQL cluster is started (the test harness's) and the app
+writes there instead of SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-secret-0123456789-abcdefghijklmnop"
+CONNECTIONS = 64
+VIEWERS = 64
+HUMAN = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
+
+
+def settings_env(url: str, tmp: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEALROOM_DATABASE_URL": url,
+        "DEALROOM_SECRET_KEY": SECRET,
+        "DEALROOM_STORAGE_DIR": str(tmp / "files"),
+        "DEALROOM_RUN_JOBS": "false",
+        "DEALROOM_BASE_URL": "http://127.0.0.1",
+        "DEALROOM_LOG_FORMAT": "text",
+    }
+
+
+# ---------------------------------------------------------------- the two servers
+
+
+def bare_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def beacon(request: Request) -> Response:
+        json.loads(await request.body())
+        return Response(status_code=204)
+
+    return Starlette(routes=[Route("/r/{room_id}/t", beacon, methods=["POST"])])
+
+
+def serve(kind: str, port: int) -> None:
+    import logging
+
+    import uvicorn
+
+    logging.disable(logging.INFO)  # one log line per beat would measure the terminal
+    if kind == "bare":
+        app = bare_app()
+    else:
+        from dealroom.app import create_app, tune_gc
+        from dealroom.settings import load_settings
+
+        app = create_app(load_settings(dotenv=None))
+        tune_gc()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start(kind: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, os.environ.get("BENCH_SERVER", __file__), "--serve", kind, str(port)],
+        env=env,
+        cwd=ROOT,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with contextlib.suppress(OSError):
+            import socket
+
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# ---------------------------------------------------------------- the world and the requests
+
+
+def build(url: str, tmp: Path) -> tuple[str, list[tuple[str, str]]]:
+    """A room with VIEWERS buyers; returns the room id and each buyer's (cookie, invite id)."""
+    from dealroom import accounts, invites, rooms, tracking
+    from dealroom.app import build_services
+    from dealroom.db import Database
+    from dealroom.migrate import upgrade
+    from dealroom.settings import load_settings
+
+    upgrade(url)
+    settings = load_settings(
+        environ={}, dotenv=None, secret_key=SECRET, storage_dir=str(tmp / "files"), run_jobs=False
+    )
+    services = build_services(settings, db=Database.from_url(url))
+    people = []
+    with services.db.session() as session:
+        user = accounts.create_user(
+            session, email="bench@northwind.example", password="bench-password-1", org_name="Bench"
+        )
+        room = rooms.create_room(
+            session, user=user, data={"name": "Acme", "buyer_company": "Acme Corp"}
+        )
+        for n in range(VIEWERS):
+            invite = invites.create_invite(
+                session,
+                room=room,
+                seller=user,
+                email=f"buyer{n}@acme.example",
+                links=services.links,
+                renderer=services.mail,
+                send=False,
+            )
+            tracking.show_notice(invite)
+            session.flush()
+            cookie = services.signer.sign("viewer", {room.public_id: invite.public_id})
+            people.append((cookie, invite.public_id))
+        room_id = room.public_id
+    services.db.dispose()
+    return room_id, people
+
+
+STREAMS = 128  # page loads per connection, beating in turn
+
+
+def requests_for(room_id: str, cookie: str, invite_id: str, count: int, path: str) -> list[bytes]:
+    """`count` beats of STREAMS open pages of one viewer, round robin: each page's beats come
+    in order with increasing sequence numbers, as they do from track.js."""
+    from dealroom.security import Signer
+    from dealroom.web.tracking import stream_token
+
+    signer = Signer(SECRET)
+    tokens = [stream_token(signer, room_id=room_id, invite_id=invite_id) for _ in range(STREAMS)]
+    out = []
+    for n in range(count):
+        body = json.dumps(
+            {
+                "t": tokens[n % STREAMS],
+                "seq": n // STREAMS + 1,
+                "i": 1,
+                "ev": [{"k": "room", "s": 1}],
+            }
+        ).encode()
+        out.append(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {HUMAN}\r\n"
+                f"Content-Type: application/json\r\nCookie: dr_viewer={cookie}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+    return out
+
+
+async def drive(port: int, payloads: list[list[bytes]], seconds: float) -> tuple[int, int, float]:
+    """(answers 204, other answers, time of the last answer) over `seconds`."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    ok = bad = 0
+    last = 0.0
+    end = time.perf_counter() + seconds
+
+    async def connection(mine: list[bytes]) -> None:
+        nonlocal ok, bad, last
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        n = 0
+        while time.perf_counter() < end and n < len(mine):
+            writer.write(mine[n])
+            n += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if length:
+                await reader.readexactly(length)
+            if status == 204:
+                ok += 1
+            else:
+                bad += 1
+            last = time.time()
+        writer.close()
+
+    await asyncio.gather(*(connection(p) for p in payloads))
+    return ok, bad, last
+
+
+def durable_count(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        count = connection.execute(text("SELECT count(*) FROM track_event")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def dropped(url: str) -> int:
+    """Beats the writer refused (e.g. a page beating faster than once a second)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        count = connection.execute(
+            text("SELECT coalesce(sum(count), 0) FROM track_drop")
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def main(seconds: float, postgres: bool) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="dealroom-bench-"))
+    stack = contextlib.ExitStack()
+    try:
+        if postgres:
+            from tests.harness.postgres import postgres_cluster
+
+            url = stack.enter_context(postgres_cluster())
+        else:
+            url = f"sqlite:///{tmp / 'bench.db'}"
+        room_id, people = build(url, tmp)
+        path = f"/r/{room_id}/t"
+        per_connection = 6000
+        payloads = [
+            requests_for(room_id, *people[n % VIEWERS], per_connection, path)
+            for n in range(CONNECTIONS)
+        ]
+        env = settings_env(url, tmp)
+        results = {}
+        for kind, port in (("bare", 18711), ("dealroom", 18712)):
+            server = start(kind, port, env)
+            try:
+                # Warm up (imports, first connections), then measure.
+                asyncio.run(drive(port, [p[:20] for p in payloads], 1.0))
+                before = durable_count(url) if kind == "dealroom" else 0
+                measured = [p[20:] for p in payloads]
+                t0 = time.perf_counter()
+                ok, bad, last = asyncio.run(drive(port, measured, seconds))
+                took = time.perf_counter() - t0
+                lag = None
+                if kind == "dealroom":
+                    expected = before + ok - dropped(url)
+                    while time.time() - last < 30:
+                        if durable_count(url) >= expected:
+                            lag = time.time() - last
+                            break
+                        time.sleep(0.02)
+                results[kind] = (ok, bad, ok / took, lag)
+            finally:
+                stop(server)
+        print(
+            f"tracking ingest: {CONNECTIONS} connections, {seconds:.0f} s each, "
+            f"{'PostgreSQL' if postgres else 'SQLite'}"
+        )
+        print(f"{'':10}{'requests/s':>12}{'204s':>10}{'errors':>8}")
+        for kind, (ok, bad, rate, _lag) in results.items():
+            print(f"{kind:10}{rate:>12.0f}{ok:>10}{bad:>8}")
+        ratio = results["dealroom"][2] / results["bare"][2]
+        lag = results["dealroom"][3]
+        print(f"dealroom / bare: {ratio:.0%} (target >= 80%)")
+        print(f"beats refused by the writer (counted in track_drop): {dropped(url)}")
+        print(
+            "every accepted beat durable "
+            + (
+                f"{lag * 1000:.0f} ms after the last answer (target < 1 s)"
+                if lag is not None
+                else "NOT within 30 s"
+            )
+        )
+    finally:
+        stack.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        args = [a for a in sys.argv[1:] if not a.startswith("--")]
+        main(float(args[0]) if args else 10.0, "--postgres" in sys.argv)

@@ -1,0 +1,1506 @@
+"""Intent tracking: who viewed what, when and for how long, counting only active time.
+
+Two ways in, one writer:
+
+    browser  static/track.js ──beacon──> web/tracking.py (checks, no database)
+                                            └─> Ingest buffer ──every 100 ms──> apply_beats()
+    server   content views, downloads, link clicks, task and chat activity ──> record()
+
+Both end in `_Writer`, which appends raw events (`TrackEvent`, deleted after the room's
+retention) and updates the rollups the analytics pages read (`ViewerStat`, `ViewerItemStat`,
+per-page seconds inside `ViewerItemStat`) plus anonymous aggregates that outlive retention (`ActivityHour`, `ItemDay`).
+Rollups are updated as events arrive, with additive upserts, so several app processes can flush
+at once and a room with a million events is read as fast as one with ten.
+
+Trust: room and viewer come from the signed buyer cookie, never from the body; a beat's seconds
+are capped by the real time since the stream's previous beat; sequence numbers drop replays; bots,
+the seller's own team, revoked viewers, paused viewers and viewers who have not been shown the
+tracking notice are dropped and counted (`TrackDrop`). Nothing is stored about a paused viewer.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+import sys
+import threading
+import time
+from array import array
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Index, LargeBinary, UniqueConstraint, bindparam, func, literal, tuple_
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Column, Field, Session, SQLModel, col, select
+
+from . import accounts
+from .content import Document, DocumentVersion, RoomItem, Section
+from .db import Database, pk, utcnow
+from .ids import new_id
+from .invites import Invite
+from .rooms import Room
+
+log = logging.getLogger("dealroom.tracking")
+
+VISIT_GAP = timedelta(minutes=30)  # a quieter stretch than this starts a new visit
+SLACK_SECONDS = 2.0  # network jitter allowed on top of the real time between two beats
+MAX_EVENT_SECONDS = 3600
+MAX_VIDEO_SECONDS = 6 * 3600  # watched-seconds bitmaps cover videos up to six hours
+COMPLETE_PAGE_SECONDS = 5  # a PDF page counts as read after this much active time
+MIN_BEAT_INTERVAL = 1.0  # faster than this (except the final flush) is a script, not a person
+# Titles or sections with these words make an item "pricing" for the economic-buyer signal.
+PRICING_WORDS = ("pricing", "price", "quote", "quotation", "proposal", "見積", "価格", "料金")
+BOT_AGENTS = re.compile(
+    r"bot|crawl|spider|slurp|headless|phantom|selenium|puppeteer|playwright|lighthouse|"
+    r"preview|fetch|python|curl|wget|httpclient|okhttp|java/|go-http|axios|node|monitor|pingdom|scan",
+    re.IGNORECASE,
+)
+
+DROP_REASONS = (
+    "bot",
+    "seller",
+    "revoked",
+    "paused",
+    "no_notice",
+    "duplicate",
+    "too_fast",
+    "foreign_item",
+    "bad_page",
+    "unknown",
+    "overflow",
+)
+
+
+# ---------------------------------------------------------------- tables
+
+
+class Visit(SQLModel, table=True):
+    """One viewer's session in a room: from the first activity to a 30-minute silence."""
+
+    __tablename__ = "visit"
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: new_id("vis"), unique=True, max_length=64)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    invite_id: int = Field(foreign_key="invite.id", index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow, index=True)
+    active_seconds: int = 0
+    device: str = Field(default="desktop", max_length=10)  # desktop | tablet | mobile
+    country: str = Field(default="", max_length=2)  # only when a setting allows it
+
+
+class TrackStream(SQLModel, table=True):
+    """One page load's beats: the sequence number seen last and when, for replays and caps."""
+
+    __tablename__ = "track_stream"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=40)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    invite_id: int = Field(foreign_key="invite.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    issued_at: datetime
+    last_seq: int = 0
+    last_beat_at: datetime | None = None
+    inputs: int = 0
+
+
+class TrackEvent(SQLModel, table=True):
+    """A raw event; deleted after the room's retention (the rollups stay)."""
+
+    __tablename__ = "track_event"
+    __table_args__ = (Index("ix_track_event_room_at", "room_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id")
+    invite_id: int = Field(foreign_key="invite.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    at: datetime = Field(default_factory=utcnow, index=True)
+    kind: str = Field(
+        max_length=10
+    )  # view | room | video | section | open | download | click | task | chat
+    room_item_id: int | None = None  # no foreign key: history outlives a removed item
+    page: int | None = None
+    seconds: int = 0
+    start: int | None = None  # video: the second range watched
+    stop: int | None = None
+    ref: str = Field(default="", max_length=64)  # section / task public id
+
+
+class ViewerStat(SQLModel, table=True):
+    __tablename__ = "viewer_stat"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    invite_id: int = Field(foreign_key="invite.id", unique=True)
+    active_seconds: int = 0
+    visits: int = 0
+    messages: int = 0
+    task_updates: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+class ViewerItemStat(SQLModel, table=True):
+    __tablename__ = "viewer_item_stat"
+    __table_args__ = (UniqueConstraint("invite_id", "room_item_id", name="uq_viewer_item_stat"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    invite_id: int = Field(foreign_key="invite.id")
+    room_item_id: int
+    active_seconds: int = 0
+    opens: int = 0
+    visits_opened: int = 0  # distinct visits with time or an open: 2+ means re-read
+    last_visit_id: int | None = None
+    downloads: int = 0
+    clicks: int = 0
+    video_seconds: int = 0  # distinct seconds of the video watched
+    duration: int = 0  # the video's length, as the player reported it
+    watched: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # PDFs: active seconds per page (uint32 little-endian, page 1 first) and how many pages
+    # have at least COMPLETE_PAGE_SECONDS: one row per viewer and document, not per page, so a
+    # room's analytics read stays small however much was read.
+    page_seconds: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    pages_done: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+
+class ActivityHour(SQLModel, table=True):
+    """Anonymous: a room's active seconds per UTC hour (heatmaps, trends; kept past retention)."""
+
+    __tablename__ = "activity_hour"
+    __table_args__ = (UniqueConstraint("room_id", "hour", name="uq_activity_hour"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id")
+    hour: datetime
+    active_seconds: int = 0
+    events: int = 0
+
+
+class ItemDay(SQLModel, table=True):
+    """Anonymous: active seconds per room item and UTC day (content effectiveness)."""
+
+    __tablename__ = "item_day"
+    __table_args__ = (UniqueConstraint("room_item_id", "day", name="uq_item_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    room_item_id: int
+    document_id: int = Field(index=True)
+    day: date
+    active_seconds: int = 0
+
+
+class TrackDrop(SQLModel, table=True):
+    """Events refused, by reason and day: what we did not count, and why."""
+
+    __tablename__ = "track_drop"
+    __table_args__ = (UniqueConstraint("day", "reason", name="uq_track_drop"),)
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    reason: str = Field(max_length=20)
+    count: int = 0
+
+
+class Signal(SQLModel, table=True):
+    """Something worth a seller's attention, found while events arrive."""
+
+    __tablename__ = "track_signal"
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: new_id("sig"), unique=True, max_length=64)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    invite_id: int | None = Field(default=None, foreign_key="invite.id")
+    kind: str = Field(max_length=20)  # new_person | returned | pricing | reread
+    room_item_id: int | None = None
+    at: datetime = Field(default_factory=utcnow, index=True)
+    days: int = 0  # returned: days of silence before
+
+
+SIGNAL_KINDS = ("new_person", "returned", "pricing", "reread")
+
+
+# ---------------------------------------------------------------- events (one dataclass per kind)
+
+
+@dataclass(frozen=True)
+class ItemTime:
+    """Active seconds on a room item (and a PDF page)."""
+
+    item: str  # RoomItem.public_id
+    seconds: int
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class RoomTime:
+    """Active seconds on the room page itself."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class VideoWatch:
+    """A range of a video watched while the viewer was active."""
+
+    item: str
+    start: int
+    stop: int
+    seconds: int
+    duration: int = 0
+
+
+@dataclass(frozen=True)
+class SectionOpen:
+    section: str  # Section.public_id
+
+
+BeatEvent = ItemTime | RoomTime | VideoWatch | SectionOpen
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One accepted beacon, as the web layer hands it over (already authenticated)."""
+
+    received_at: float  # time.time() when the request arrived
+    room: str  # public ids from the signed cookie
+    invite: str
+    stream: str
+    issued_at: float  # when the page issued the stream token
+    seq: int
+    events: tuple[BeatEvent, ...]
+    inputs: int = 0  # interactions the page saw since the previous beat
+    final: bool = False  # the pagehide flush
+    device: str = "desktop"
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class ItemOpened:
+    item_id: int
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    item_id: int
+
+
+@dataclass(frozen=True)
+class LinkClicked:
+    item_id: int
+
+
+@dataclass(frozen=True)
+class TaskActivity:
+    task: str  # public id
+
+
+@dataclass(frozen=True)
+class ChatActivity:
+    pass
+
+
+ServerEvent = ItemOpened | Downloaded | LinkClicked | TaskActivity | ChatActivity
+
+
+class BeatError(ValueError):
+    """The beacon body is not one we accept (the web layer answers 400)."""
+
+
+# ---------------------------------------------------------------- parsing the beacon body
+
+
+MAX_EVENTS = 50
+
+
+def _int(value: Any, low: int, high: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BeatError(f"{name} must be an integer between {low} and {high}")
+    return value
+
+
+def _id(value: Any, prefix: str, name: str) -> str:
+    if not isinstance(value, str) or not value.startswith(prefix + "_") or len(value) > 64:
+        raise BeatError(f"{name} must be a {prefix}_ id")
+    return value
+
+
+def parse_events(raw: Any) -> tuple[BeatEvent, ...]:
+    """The events of a beacon body, strictly: unknown kinds or fields out of range are errors."""
+    if not isinstance(raw, list) or len(raw) > MAX_EVENTS:
+        raise BeatError(f"ev must be a list of at most {MAX_EVENTS} events")
+    events: list[BeatEvent] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise BeatError("each event must be an object")
+        kind = entry.get("k")
+        seconds = _int(entry.get("s", 0), 0, MAX_EVENT_SECONDS, "s")
+        if kind == "view":
+            page = entry.get("page")
+            events.append(
+                ItemTime(
+                    item=_id(entry.get("item"), "item", "item"),
+                    seconds=seconds,
+                    page=None if page is None else _int(page, 1, 100_000, "page"),
+                )
+            )
+        elif kind == "room":
+            events.append(RoomTime(seconds=seconds))
+        elif kind == "video":
+            start = _int(entry.get("a"), 0, MAX_VIDEO_SECONDS, "a")
+            stop = _int(entry.get("b"), 0, MAX_VIDEO_SECONDS, "b")
+            if stop < start:
+                raise BeatError("b must not be before a")
+            events.append(
+                VideoWatch(
+                    item=_id(entry.get("item"), "item", "item"),
+                    start=start,
+                    stop=stop,
+                    seconds=seconds,
+                    duration=_int(entry.get("d", 0), 0, MAX_VIDEO_SECONDS, "d"),
+                )
+            )
+        elif kind == "section":
+            events.append(SectionOpen(section=_id(entry.get("section"), "sec", "section")))
+        else:
+            raise BeatError("unknown event kind")
+    return tuple(events)
+
+
+@functools.lru_cache(maxsize=4096)
+def device_class(user_agent: str) -> str:
+    if re.search(r"iPad|Tablet|Android(?!.*Mobile)", user_agent):
+        return "tablet"
+    if re.search(r"Mobi|iPhone|Android", user_agent):
+        return "mobile"
+    return "desktop"
+
+
+@functools.lru_cache(maxsize=4096)  # browsers send the same few strings over and over
+def is_bot(user_agent: str) -> bool:
+    return not user_agent or bool(BOT_AGENTS.search(user_agent))
+
+
+# ---------------------------------------------------------------- counting drops
+
+
+class DropCounter:
+    """Per-process tally of refused events (flushed to TrackDrop with the next batch, and read
+    by /metrics), so the hot path never writes for a drop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = defaultdict(int)
+        self.total: dict[str, int] = defaultdict(int)
+        self.accepted = 0
+
+    def add(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self._pending[reason] += count
+            self.total[reason] += count
+
+    def take(self) -> dict[str, int]:
+        with self._lock:
+            pending, self._pending = dict(self._pending), defaultdict(int)
+        return pending
+
+    def restore(self, pending: dict[str, int]) -> None:
+        with self._lock:
+            for reason, count in pending.items():
+                self._pending[reason] += count
+
+
+def _write_drops(session: Session, drops: dict[str, int], day: date) -> None:
+    rows = [{"day": day, "reason": r, "count": n} for r, n in drops.items() if n]
+    if rows:
+        _upsert(session, TrackDrop, rows, keys=("day", "reason"), add=("count",))
+
+
+def drop_totals(session: Session, *, since: date | None = None) -> dict[str, int]:
+    query = select(TrackDrop.reason, func.sum(TrackDrop.count)).group_by(TrackDrop.reason)
+    if since is not None:
+        query = query.where(TrackDrop.day >= since)
+    return {reason: int(total or 0) for reason, total in session.exec(query)}
+
+
+# ---------------------------------------------------------------- portable upserts
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _upsert(
+    session: Session,
+    model: type[SQLModel],
+    rows: list[dict[str, Any]],
+    *,
+    keys: tuple[str, ...],
+    add: tuple[str, ...] = (),
+    latest: tuple[str, ...] = (),
+    earliest: tuple[str, ...] = (),
+    replace: tuple[str, ...] = (),
+) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE: `add` columns are summed, `latest`/`earliest` keep
+    the max/min, `replace` takes the new value. Safe when several processes flush at once: the
+    database serialises conflicting rows, nothing is read first. Rows must have distinct keys."""
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = _dialect(session)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    new = stmt.excluded
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    least = func.least if dialect == "postgresql" else func.min
+    updates: dict[str, Any] = {}
+    for name in add:
+        updates[name] = table.c[name] + new[name]
+    for name in latest:
+        updates[name] = greatest(func.coalesce(table.c[name], new[name]), new[name])
+    for name in earliest:
+        updates[name] = least(func.coalesce(table.c[name], new[name]), new[name])
+    for name in replace:
+        updates[name] = new[name]
+    if updates:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    session.execute(stmt, rows)
+
+
+# ---------------------------------------------------------------- the writer
+
+
+def _bits_set(bitmap: bytes | None, start: int, stop: int) -> tuple[bytes, int]:
+    """Mark seconds [start, stop) in a watched-seconds bitmap; returns it and how many were new."""
+    stop = min(stop, MAX_VIDEO_SECONDS)
+    data = bytearray(bitmap or b"")
+    need = (stop + 7) // 8
+    if len(data) < need:
+        data.extend(b"\0" * (need - len(data)))
+    added = 0
+    for second in range(start, stop):
+        byte, bit = divmod(second, 8)
+        if not data[byte] & (1 << bit):
+            data[byte] |= 1 << bit
+            added += 1
+    return bytes(data), added
+
+
+def page_times(data: bytes | None) -> array[int]:
+    """Seconds per page (index 0 is page 1) from a `page_seconds` column."""
+    values = array("I")
+    if data:
+        values.frombytes(data)
+        if sys.byteorder != "little":
+            values.byteswap()
+    return values
+
+
+def add_page_seconds(data: bytes | None, added: dict[int, int]) -> tuple[bytes, int]:
+    """Add seconds to pages; returns the new column value and the pages now read."""
+    values = page_times(data)
+    top = max(added)
+    if len(values) < top:
+        values.extend([0] * (top - len(values)))
+    for page, seconds in added.items():
+        values[page - 1] = min(values[page - 1] + seconds, 2**32 - 1)
+    done = sum(1 for v in values if v >= COMPLETE_PAGE_SECONDS)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values.tobytes(), done
+
+
+def watched_ranges(bitmap: bytes | None) -> list[tuple[int, int]]:
+    """[(start, stop), …] second ranges set in a watched bitmap."""
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    for second in range(len(bitmap or b"") * 8):
+        byte, bit = divmod(second, 8)
+        on = bool(bitmap and bitmap[byte] & (1 << bit))
+        if on and start is None:
+            start = second
+        elif not on and start is not None:
+            ranges.append((start, second))
+            start = None
+    if start is not None:
+        ranges.append((start, len(bitmap or b"") * 8))
+    return ranges
+
+
+@dataclass
+class _ItemInfo:
+    id: int
+    room_id: int
+    document_id: int
+    pages: int | None
+    file_kind: str
+    pricing: bool
+
+
+@dataclass
+class _Person:
+    """What the writer needs of a viewer (read with one column query per batch)."""
+
+    id: int
+    public_id: str
+    org_id: int
+    room_id: int
+    email: str
+    role: str
+    source: str
+    revoked: bool
+    paused: bool
+    notified: bool
+
+    @classmethod
+    def of(cls, invite: Invite) -> _Person:
+        return cls(
+            pk(invite),
+            invite.public_id,
+            invite.org_id,
+            invite.room_id,
+            invite.email,
+            invite.role,
+            invite.source,
+            invite.revoked_at is not None,
+            invite.tracking_paused_at is not None,
+            invite.tracking_notice_at is not None,
+        )
+
+
+@dataclass
+class _Visit:
+    id: int
+    invite_id: int
+    last_seen_at: datetime
+    added: int = 0  # active seconds this batch adds
+    seen: datetime | None = None  # the newest activity this batch saw
+
+
+@dataclass
+class _Stream:
+    id: int
+    key: str
+    invite_id: int
+    visit_id: int | None
+    issued_at: datetime
+    last_seq: int
+    last_beat_at: datetime | None
+    inputs: int
+    changed: bool = False
+
+
+V = Visit.__table__  # type: ignore[attr-defined]
+S = TrackStream.__table__  # type: ignore[attr-defined]
+VIS = ViewerItemStat.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class _Writer:
+    """Accumulates one batch's effects, then writes them with a handful of statements (column
+    queries and executemany: no ORM objects on this path, it runs for every beat)."""
+
+    session: Session
+    return_days: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    viewer: dict[int, dict[str, Any]] = field(default_factory=dict)
+    items: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    pages: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)
+    hours: dict[tuple[int, datetime], dict[str, Any]] = field(default_factory=dict)
+    days: dict[tuple[int, date], dict[str, Any]] = field(default_factory=dict)
+    videos: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=dict)
+    durations: dict[tuple[int, int], int] = field(default_factory=dict)
+    visits: dict[int, _Visit] = field(default_factory=dict)
+    latest: dict[int, _Visit] = field(default_factory=dict)  # each viewer's newest visit
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    item_visit: dict[tuple[int, int], int] = field(default_factory=dict)
+    pricing: set[tuple[int, int]] = field(default_factory=set)
+    people: dict[int, _Person] = field(default_factory=dict)
+
+    # -- visits
+
+    def load_latest(self, invite_ids: Iterable[int]) -> None:
+        """Each viewer's newest visit, in one query for the whole batch."""
+        ids = set(invite_ids) - set(self.latest)
+        if not ids:
+            return
+        newest = (
+            sa_select(V.c.invite_id, func.max(V.c.id).label("newest"))
+            .where(V.c.invite_id.in_(ids))
+            .group_by(V.c.invite_id)
+            .subquery()
+        )
+        query = sa_select(V.c.id, V.c.invite_id, V.c.last_seen_at).join(
+            newest, V.c.id == newest.c.newest
+        )
+        for visit_id, invite_id, last_seen in self.session.execute(query):
+            visit = self.visits.setdefault(visit_id, _Visit(visit_id, invite_id, last_seen))
+            self.latest[invite_id] = visit
+
+    def visit_for(
+        self, person: _Person, at: datetime, *, device: str, country: str, current: int | None
+    ) -> _Visit:
+        """The viewer's visit at `at`: the stream's own, else one still warm, else a new one."""
+        candidate = self.visits.get(current) if current is not None else None
+        if candidate is None or candidate.invite_id != person.id:
+            candidate = self.latest.get(person.id)
+        if candidate is not None:
+            last = max(candidate.last_seen_at, candidate.seen or candidate.last_seen_at)
+            if at - last <= VISIT_GAP:
+                return candidate
+        previous_seen = (
+            max(candidate.last_seen_at, candidate.seen or candidate.last_seen_at)
+            if candidate is not None
+            else None
+        )
+        visit_id = self.session.execute(
+            V.insert()
+            .values(
+                public_id=new_id("vis"),
+                org_id=person.org_id,
+                room_id=person.room_id,
+                invite_id=person.id,
+                started_at=at,
+                last_seen_at=at,
+                active_seconds=0,
+                device=device,
+                country=country,
+            )
+            .returning(V.c.id)
+        ).scalar_one()
+        visit = _Visit(visit_id, person.id, at)
+        self.visits[visit_id] = visit
+        self.latest[person.id] = visit
+        self._viewer_row(person, at)["visits"] += 1
+        if previous_seen is None:
+            if person.source != "seller":  # joined through a forwarded link or a request
+                self.signal(person, "new_person", at)
+        elif (gap := (at - previous_seen).days) >= self.return_days:
+            self.signal(person, "returned", at, days=gap)
+        return visit
+
+    def signal(
+        self, person: _Person, kind: str, at: datetime, *, item: int | None = None, days: int = 0
+    ) -> None:
+        self.signals.append(
+            {
+                "public_id": new_id("sig"),
+                "org_id": person.org_id,
+                "room_id": person.room_id,
+                "invite_id": person.id,
+                "kind": kind,
+                "room_item_id": item,
+                "at": at,
+                "days": days,
+            }
+        )
+
+    # -- accumulating
+
+    def _viewer_row(self, person: _Person, at: datetime) -> dict[str, Any]:
+        self.people[person.id] = person
+        row = self.viewer.get(person.id)
+        if row is None:
+            row = self.viewer[person.id] = {
+                "org_id": person.org_id,
+                "room_id": person.room_id,
+                "invite_id": person.id,
+                "active_seconds": 0,
+                "visits": 0,
+                "messages": 0,
+                "task_updates": 0,
+                "first_seen": at,
+                "last_seen": at,
+            }
+        if at > row["last_seen"]:
+            row["last_seen"] = at
+        elif at < row["first_seen"]:
+            row["first_seen"] = at
+        return row
+
+    def add_event(
+        self,
+        person: _Person,
+        visit: _Visit | None,
+        at: datetime,
+        kind: str,
+        *,
+        item: _ItemInfo | None = None,
+        seconds: int = 0,
+        page: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        ref: str = "",
+    ) -> None:
+        self.events.append(
+            {
+                "org_id": person.org_id,
+                "room_id": person.room_id,
+                "invite_id": person.id,
+                "visit_id": visit.id if visit is not None else None,
+                "at": at,
+                "kind": kind,
+                "room_item_id": item.id if item is not None else None,
+                "page": page,
+                "seconds": seconds,
+                "start": start,
+                "stop": stop,
+                "ref": ref,
+            }
+        )
+        stat = self._viewer_row(person, at)
+        stat["active_seconds"] += seconds
+        if kind == "chat":
+            stat["messages"] += 1
+        elif kind == "task":
+            stat["task_updates"] += 1
+        if visit is not None:
+            visit.seen = max(visit.seen or at, at)
+            visit.added += seconds
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        h = self.hours.get((person.room_id, hour))
+        if h is None:
+            h = self.hours[(person.room_id, hour)] = {
+                "org_id": person.org_id,
+                "room_id": person.room_id,
+                "hour": hour,
+                "active_seconds": 0,
+                "events": 0,
+            }
+        h["active_seconds"] += seconds
+        h["events"] += 1
+        if item is None:
+            return
+        key = (person.id, item.id)
+        row = self.items.get(key)
+        if row is None:
+            row = self.items[key] = {
+                "org_id": person.org_id,
+                "room_id": item.room_id,
+                "invite_id": person.id,
+                "room_item_id": item.id,
+                "active_seconds": 0,
+                "opens": 0,
+                "downloads": 0,
+                "clicks": 0,
+                "first_at": at,
+                "last_at": at,
+            }
+        row["last_at"] = max(row["last_at"], at)
+        row["active_seconds"] += seconds
+        if kind == "open":
+            row["opens"] += 1
+        elif kind == "download":
+            row["downloads"] += 1
+        elif kind == "click":
+            row["clicks"] += 1
+        if visit is not None and (seconds or kind in ("open", "download", "click")):
+            self.item_visit[key] = visit.id
+        if page is not None and seconds:
+            on_pages = self.pages.setdefault(key, {})
+            on_pages[page] = on_pages.get(page, 0) + seconds
+        if kind == "video" and start is not None and stop is not None:
+            self.videos.setdefault(key, []).append((start, stop))
+        if seconds:
+            day = at.date()
+            d = self.days.get((item.id, day))
+            if d is None:
+                d = self.days[(item.id, day)] = {
+                    "org_id": person.org_id,
+                    "room_id": item.room_id,
+                    "room_item_id": item.id,
+                    "document_id": item.document_id,
+                    "day": day,
+                    "active_seconds": 0,
+                }
+            d["active_seconds"] += seconds
+        if item.pricing and person.role == "economic_buyer" and (seconds or kind == "open"):
+            self.pricing.add(key)
+
+    # -- writing
+
+    def write(self) -> None:
+        session = self.session
+        if self.events:
+            session.execute(TrackEvent.__table__.insert(), self.events)  # type: ignore[attr-defined]
+        _upsert(
+            session,
+            ViewerStat,
+            list(self.viewer.values()),
+            keys=("invite_id",),
+            add=("active_seconds", "visits", "messages", "task_updates"),
+            latest=("last_seen",),
+            earliest=("first_seen",),
+        )
+        _upsert(
+            session,
+            ViewerItemStat,
+            list(self.items.values()),
+            keys=("invite_id", "room_item_id"),
+            add=("active_seconds", "opens", "downloads", "clicks"),
+            latest=("last_at",),
+            earliest=("first_at",),
+        )
+        _upsert(
+            session,
+            ActivityHour,
+            list(self.hours.values()),
+            keys=("room_id", "hour"),
+            add=("active_seconds", "events"),
+        )
+        _upsert(
+            session,
+            ItemDay,
+            list(self.days.values()),
+            keys=("room_item_id", "day"),
+            add=("active_seconds",),
+        )
+        touched = [v for v in self.visits.values() if v.seen is not None]
+        if touched:
+            # Additive, and the newest time wins: another process may touch the same visit.
+            greatest = func.greatest if _dialect(session) == "postgresql" else func.max
+            session.execute(
+                V.update()
+                .where(V.c.id == bindparam("vid"))
+                .values(
+                    active_seconds=V.c.active_seconds + bindparam("added"),
+                    last_seen_at=greatest(V.c.last_seen_at, bindparam("seen")),
+                ),
+                [{"vid": v.id, "added": v.added, "seen": v.seen} for v in touched],
+            )
+        self._write_item_details()
+        if self.signals:
+            session.execute(Signal.__table__.insert(), self.signals)  # type: ignore[attr-defined]
+
+    def _write_item_details(self) -> None:
+        """What additive upserts cannot do: watched-seconds bitmaps, visits per item (re-reads),
+        video lengths and once-only signals. The upserts above locked these rows already."""
+        keys = set(self.videos) | set(self.item_visit) | set(self.durations) | set(self.pages)
+        session = self.session
+        if keys:
+            query = sa_select(
+                VIS.c.id,
+                VIS.c.invite_id,
+                VIS.c.room_item_id,
+                VIS.c.last_visit_id,
+                VIS.c.visits_opened,
+                VIS.c.video_seconds,
+                VIS.c.duration,
+                VIS.c.watched if self.videos else literal(None),
+                VIS.c.page_seconds if self.pages else literal(None),
+            ).where(tuple_(VIS.c.invite_id, VIS.c.room_item_id).in_(sorted(keys)))
+            updates = []
+            for (
+                row_id,
+                invite_id,
+                item_id,
+                last_visit,
+                opened,
+                video_seconds,
+                duration,
+                bitmap,
+                page_bytes,
+            ) in session.execute(query):
+                key = (invite_id, item_id)
+                change: dict[str, Any] = {}
+                visit_id = self.item_visit.get(key)
+                if visit_id is not None and visit_id != last_visit:
+                    change["last_visit_id"] = visit_id
+                    change["visits_opened"] = opened + 1
+                    if opened + 1 == 2:
+                        self.signal(self.people[invite_id], "reread", utcnow(), item=item_id)
+                for start, stop in self.videos.get(key, ()):
+                    bitmap, added = _bits_set(bitmap, start, stop)
+                    video_seconds += added
+                    change["watched"] = bitmap
+                    change["video_seconds"] = video_seconds
+                if key in self.pages:
+                    page_bytes, done = add_page_seconds(page_bytes, self.pages[key])
+                    change["page_seconds"] = page_bytes
+                    change["pages_done"] = done
+                if self.durations.get(key, 0) > duration:
+                    change["duration"] = self.durations[key]
+                if change:
+                    updates.append((row_id, change))
+            for row_id, change in updates:
+                session.execute(VIS.update().where(VIS.c.id == row_id).values(**change))
+        if self.pricing:
+            seen = set(
+                session.execute(
+                    sa_select(Signal.__table__.c.invite_id, Signal.__table__.c.room_item_id).where(  # type: ignore[attr-defined]
+                        Signal.__table__.c.kind == "pricing",  # type: ignore[attr-defined]
+                        Signal.__table__.c.invite_id.in_({k[0] for k in self.pricing}),  # type: ignore[attr-defined]
+                    )
+                ).all()
+            )
+            for invite_id, item_id in sorted(self.pricing - {tuple(r) for r in seen}):
+                self.signal(self.people[invite_id], "pricing", utcnow(), item=item_id)
+
+
+def _aware(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _seller_emails(session: Session, org_ids: Iterable[int]) -> set[tuple[int, str]]:
+    rows = session.exec(
+        select(accounts.User.org_id, accounts.User.email).where(
+            col(accounts.User.org_id).in_(set(org_ids))
+        )
+    )
+    return {(org_id, email.lower()) for org_id, email in rows}
+
+
+def _is_pricing(title: str, section: str) -> bool:
+    text = f"{title} {section}".lower()
+    return any(word in text for word in PRICING_WORDS)
+
+
+def _items(
+    session: Session, room_ids: Iterable[int], *, only: int | None = None
+) -> dict[tuple[int, str], _ItemInfo]:
+    """Every item of these rooms (or just `only`) by (room id, public id), with what the
+    checks need."""
+    query = (
+        sa_select(
+            col(RoomItem.id),
+            col(RoomItem.public_id),
+            col(RoomItem.room_id),
+            col(RoomItem.document_id),
+            col(Document.title),
+            col(Document.file_kind),
+            col(DocumentVersion.pages),
+            col(Section.title),
+        )
+        .join(Document, col(Document.id) == col(RoomItem.document_id))
+        .join(
+            DocumentVersion,
+            (col(DocumentVersion.document_id) == col(Document.id))
+            & (col(DocumentVersion.version) == col(Document.current_version)),
+            isouter=True,
+        )
+        .join(Section, col(Section.id) == col(RoomItem.section_id), isouter=True)
+        .where(col(RoomItem.room_id).in_(set(room_ids)))
+    )
+    if only is not None:
+        query = query.where(col(RoomItem.id) == only)
+    return {
+        (room_id, public_id): _ItemInfo(
+            id=item_id,
+            room_id=room_id,
+            document_id=document_id,
+            pages=pages,
+            file_kind=file_kind,
+            pricing=_is_pricing(title, section or ""),
+        )
+        for item_id, public_id, room_id, document_id, title, file_kind, pages, section in session.execute(
+            query
+        )
+        if item_id is not None
+    }
+
+
+def _sections(session: Session, room_ids: Iterable[int]) -> set[tuple[int, str]]:
+    return {
+        (room_id, public_id)
+        for room_id, public_id in session.exec(
+            select(Section.room_id, Section.public_id).where(
+                col(Section.room_id).in_(set(room_ids))
+            )
+        )
+    }
+
+
+def _refusal(person: _Person, sellers: set[tuple[int, str]]) -> str | None:
+    if person.revoked:
+        return "revoked"
+    if person.paused:
+        return "paused"
+    if not person.notified:
+        return "no_notice"
+    if (person.org_id, person.email.lower()) in sellers:
+        return "seller"
+    return None
+
+
+def _people(session: Session, public_ids: Iterable[str]) -> dict[str, _Person]:
+    I = Invite.__table__  # type: ignore[attr-defined]  # noqa: N806, E741
+    query = sa_select(
+        I.c.id,
+        I.c.public_id,
+        I.c.org_id,
+        I.c.room_id,
+        I.c.email,
+        I.c.role,
+        I.c.source,
+        I.c.revoked_at.is_not(None),
+        I.c.tracking_paused_at.is_not(None),
+        I.c.tracking_notice_at.is_not(None),
+    ).where(I.c.public_id.in_(set(public_ids)))
+    return {row[1]: _Person(*row) for row in session.execute(query)}
+
+
+def _streams(session: Session, keys: set[str]) -> dict[str, _Stream]:
+    query = sa_select(
+        S.c.id,
+        S.c.key,
+        S.c.invite_id,
+        S.c.visit_id,
+        S.c.issued_at,
+        S.c.last_seq,
+        S.c.last_beat_at,
+        S.c.inputs,
+    ).where(S.c.key.in_(keys))
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update()  # several processes may flush beats of one stream
+    return {row[1]: _Stream(*row) for row in session.execute(query)}
+
+
+class Reference:
+    """What the writer checks beats against (viewers, rooms, the seller teams, items and
+    sections), kept for `ttl` seconds between batches so a busy process does not re-read it
+    every 100 ms. Anything not found is read again at once (a new invite, a new item), so a
+    cache can only delay a change of state: a revocation or a pause counts from at most `ttl`
+    seconds after it."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._reset()
+
+    def _reset(self) -> None:
+        self._at = -1e18
+        self.people: dict[str, _Person] = {}
+        self.rooms: dict[str, int] = {}
+        self.sellers: set[tuple[int, str]] = set()
+        self.items: dict[tuple[int, str], _ItemInfo] = {}
+        self.sections: set[tuple[int, str]] = set()
+        self._orgs: set[int] = set()
+        self._room_ids: set[int] = set()
+
+    def lookup(
+        self, session: Session, beats: Sequence[Beat]
+    ) -> tuple[
+        dict[str, _Person],
+        dict[str, int],
+        set[tuple[int, str]],
+        dict[tuple[int, str], _ItemInfo],
+        set[tuple[int, str]],
+    ]:
+        now = time.monotonic()
+        invites = {b.invite for b in beats}
+        room_keys = {b.room for b in beats}
+        stale = now - self._at > self.ttl
+        missing_items = any(
+            isinstance(e, ItemTime | VideoWatch)
+            and (self.rooms.get(b.room), e.item) not in self.items
+            for b in beats
+            for e in b.events
+        ) or any(
+            isinstance(e, SectionOpen) and (self.rooms.get(b.room), e.section) not in self.sections
+            for b in beats
+            for e in b.events
+        )
+        if (
+            stale
+            or not invites <= set(self.people)
+            or not room_keys <= set(self.rooms)
+            or missing_items
+        ):
+            if stale:
+                self._reset()
+            self.people.update(_people(session, invites | set(self.people)))
+            R = Room.__table__  # type: ignore[attr-defined]  # noqa: N806
+            self.rooms.update(
+                session.execute(
+                    sa_select(R.c.public_id, R.c.id).where(
+                        R.c.public_id.in_(room_keys | set(self.rooms))
+                    )
+                ).all()
+            )
+            self._orgs = {p.org_id for p in self.people.values()}
+            self._room_ids = set(self.rooms.values())
+            self.sellers = _seller_emails(session, self._orgs)
+            self.items = _items(session, self._room_ids)
+            self.sections = _sections(session, self._room_ids)
+            self._at = now if stale else self._at
+        return self.people, self.rooms, self.sellers, self.items, self.sections
+
+
+def apply_beats(
+    session: Session,
+    beats: Sequence[Beat],
+    *,
+    drops: DropCounter,
+    return_days: int = 7,
+    reference: Reference | None = None,
+) -> int:
+    """Write a batch of beats; returns how many events were accepted. Refusals go to `drops`.
+    `reference` may carry what earlier batches read (see Reference); without it, all is read."""
+    if not beats:
+        return 0
+    known = reference or Reference(ttl=0)
+    people, rooms_by_id, sellers, items, sections = known.lookup(session, beats)
+    keys = {b.stream for b in beats}
+    streams = _streams(session, keys)
+    new_streams: dict[str, dict[str, Any]] = {}
+    for beat in beats:
+        person = people.get(beat.invite)
+        if beat.stream in streams or beat.stream in new_streams or person is None:
+            continue
+        new_streams[beat.stream] = {
+            "key": beat.stream,
+            "org_id": person.org_id,
+            "invite_id": person.id,
+            "issued_at": _aware(beat.issued_at),
+            "last_seq": 0,
+            "inputs": 0,
+        }
+    if new_streams:
+        _upsert(session, TrackStream, list(new_streams.values()), keys=("key",))
+        streams.update(_streams(session, set(new_streams)))
+    writer = _Writer(session, return_days)
+    writer.load_latest(p.id for p in people.values())
+    accepted = 0
+    for beat in sorted(beats, key=lambda b: (b.stream, b.seq)):
+        count = max(1, len(beat.events))
+        person = people.get(beat.invite)
+        room_id = rooms_by_id.get(beat.room)
+        stream = streams.get(beat.stream)
+        if (
+            person is None
+            or stream is None
+            or room_id is None
+            or person.room_id != room_id
+            or stream.invite_id != person.id
+        ):
+            drops.add("unknown", count)
+            continue
+        refusal = _refusal(person, sellers)
+        if refusal is not None:
+            drops.add(refusal, count)
+            continue
+        if beat.seq <= stream.last_seq:
+            drops.add("duplicate", count)
+            continue
+        at = _aware(beat.received_at)
+        since = stream.last_beat_at or stream.issued_at
+        elapsed = (at - since).total_seconds()
+        if stream.last_beat_at is not None and elapsed < MIN_BEAT_INTERVAL and not beat.final:
+            drops.add("too_fast", count)
+            continue
+        stream.last_seq = beat.seq
+        stream.last_beat_at = max(at, stream.last_beat_at or at)
+        stream.inputs += beat.inputs
+        stream.changed = True
+        if not beat.events:
+            continue
+        visit = writer.visit_for(
+            person, at, device=beat.device, country=beat.country, current=stream.visit_id
+        )
+        stream.visit_id = visit.id
+        allowed = max(0.0, elapsed) + SLACK_SECONDS
+        claimed = sum(e.seconds for e in beat.events if not isinstance(e, SectionOpen))
+        scale = min(1.0, allowed / claimed) if claimed else 1.0
+        if stream.inputs == 0 and not any(isinstance(e, VideoWatch) for e in beat.events):
+            scale = 0.0  # active time without a single interaction ever: not a person reading
+        for event in beat.events:
+            if isinstance(event, SectionOpen):
+                if (room_id, event.section) not in sections:
+                    drops.add("foreign_item")
+                    continue
+                writer.add_event(person, visit, at, "section", ref=event.section)
+                accepted += 1
+                continue
+            seconds = int(math.floor(event.seconds * scale))
+            if isinstance(event, RoomTime):
+                writer.add_event(person, visit, at, "room", seconds=seconds)
+                accepted += 1
+                continue
+            info = items.get((room_id, event.item))
+            if info is None:
+                drops.add("foreign_item")
+                continue
+            if isinstance(event, ItemTime):
+                page = event.page
+                if page is not None and (
+                    info.file_kind != "pdf" or info.pages is None or page > info.pages
+                ):
+                    drops.add("bad_page")
+                    continue
+                writer.add_event(person, visit, at, "view", item=info, seconds=seconds, page=page)
+            else:
+                # A range can't be longer than the real time allows (up to 2x playback speed).
+                stop = min(event.stop, event.start + int(2 * allowed) + 1)
+                writer.add_event(
+                    person,
+                    visit,
+                    at,
+                    "video",
+                    item=info,
+                    seconds=seconds,
+                    start=event.start,
+                    stop=stop,
+                )
+                if event.duration:
+                    key = (person.id, info.id)
+                    writer.durations[key] = max(writer.durations.get(key, 0), event.duration)
+            accepted += 1
+    changed = [s for s in streams.values() if s.changed]
+    if changed:
+        session.execute(
+            S.update()
+            .where(S.c.id == bindparam("sid"))
+            .values(
+                last_seq=bindparam("seq"),
+                last_beat_at=bindparam("beat_at"),
+                visit_id=bindparam("vid"),
+                inputs=bindparam("n"),
+            ),
+            [
+                {
+                    "sid": s.id,
+                    "seq": s.last_seq,
+                    "beat_at": s.last_beat_at,
+                    "vid": s.visit_id,
+                    "n": s.inputs,
+                }
+                for s in changed
+            ],
+        )
+    writer.write()
+    drops.accepted += accepted
+    return accepted
+
+
+def record(
+    session: Session, *, invite: Invite | None, event: ServerEvent, return_days: int = 7
+) -> bool:
+    """Record a server-side event (content opened, downloaded, a link clicked, task or chat
+    activity) inside the caller's transaction. Returns False when it must not be recorded (a
+    seller's preview, a paused or unnotified viewer, a member of the seller's team)."""
+    if invite is None:
+        return False
+    person = _Person.of(invite)
+    if _refusal(person, _seller_emails(session, [invite.org_id])) is not None:
+        return False
+    at = utcnow()
+    writer = _Writer(session, return_days)
+    writer.load_latest([person.id])
+    visit = writer.visit_for(person, at, device="desktop", country="", current=None)
+    if isinstance(event, ItemOpened | Downloaded | LinkClicked):
+        info = next(iter(_items(session, [invite.room_id], only=event.item_id).values()), None)
+        if info is None or info.room_id != invite.room_id:
+            return False
+        kind = {ItemOpened: "open", Downloaded: "download", LinkClicked: "click"}[type(event)]
+        writer.add_event(person, visit, at, kind, item=info)
+    elif isinstance(event, TaskActivity):
+        writer.add_event(person, visit, at, "task", ref=event.task)
+    else:
+        writer.add_event(person, visit, at, "chat")
+    writer.write()
+    return True
+
+
+# ---------------------------------------------------------------- the ingest buffer
+
+
+class Ingest:
+    """Beats accepted by the web layer wait here and are written in batches (every `interval`
+    seconds, or sooner when `batch` beats are waiting) by one background thread per process.
+    `close()` (app shutdown, SIGTERM) writes whatever is left, so nothing acknowledged is lost.
+
+    A failed write keeps the beats and retries; past `limit` waiting beats the oldest are
+    dropped and counted ("overflow") rather than letting memory grow without bound."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float = 0.1,
+        batch: int = 500,
+        limit: int = 200_000,
+        return_days: int = 7,
+        on_flush: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.interval = interval
+        self.batch = batch
+        self.limit = limit
+        self.return_days = return_days
+        self.drops = DropCounter()
+        self.on_flush = on_flush
+        self.reference = Reference(ttl=1.0)
+        self._beats: list[Beat] = []
+        self._lock = threading.Condition()
+        self._flush_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.flushed = 0
+
+    @property
+    def depth(self) -> int:
+        return len(self._beats)
+
+    def add(self, beat: Beat) -> None:
+        with self._lock:
+            self._beats.append(beat)
+            if len(self._beats) > self.limit:
+                overflow = self._beats[: len(self._beats) - self.limit]
+                del self._beats[: len(overflow)]
+                self.drops.add("overflow", sum(max(1, len(b.events)) for b in overflow))
+            if len(self._beats) >= self.batch:
+                self._lock.notify()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="tracking-ingest", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._stopping and len(self._beats) < self.batch:
+                    self._lock.wait(self.interval)
+                stopping = self._stopping
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - keep the thread alive; beats were put back
+                log.exception("tracking flush failed; retrying")
+                time.sleep(min(1.0, self.interval * 10))
+            if stopping:
+                return
+
+    def flush(self) -> int:
+        """Write everything waiting now (also called directly by tests and at shutdown)."""
+        with self._flush_lock:
+            with self._lock:
+                beats, self._beats = self._beats, []
+            pending = self.drops.take()
+            if not beats and not pending:
+                return 0
+            try:
+                with self.db.session(write=True) as session:
+                    accepted = apply_beats(
+                        session,
+                        beats,
+                        drops=self.drops,
+                        return_days=self.return_days,
+                        reference=self.reference,
+                    )
+                    late = self.drops.take()
+                    for reason, count in late.items():
+                        pending[reason] = pending.get(reason, 0) + count
+                    _write_drops(session, pending, utcnow().date())
+            except Exception:
+                with self._lock:
+                    self._beats[:0] = beats
+                self.drops.restore(pending)
+                raise
+            self.flushed += accepted
+            if self.on_flush is not None:
+                self.on_flush(accepted)
+            return accepted
+
+    def close(self) -> None:
+        thread = self._thread
+        if thread is not None:
+            with self._lock:
+                self._stopping = True
+                self._lock.notify()
+            thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+
+# ---------------------------------------------------------------- consent, retention, erasure
+
+
+def show_notice(invite: Invite) -> bool:
+    """Mark that the tracking notice was shown to this viewer (tracking starts from here).
+    Returns True the first time."""
+    if invite.tracking_notice_at is None:
+        invite.tracking_notice_at = utcnow()
+        return True
+    return False
+
+
+def acknowledge_notice(invite: Invite) -> None:
+    show_notice(invite)
+    invite.tracking_ack_at = invite.tracking_ack_at or utcnow()
+
+
+def set_paused(invite: Invite, paused: bool) -> None:
+    invite.tracking_paused_at = utcnow() if paused else None
+    acknowledge_notice(invite)  # choosing is an answer to the notice
+
+
+def purge_expired(session: Session, *, now: datetime | None = None) -> int:
+    """Delete raw events (and visits, streams) older than each room's retention. The per-viewer
+    rollups and the anonymous hourly/daily aggregates stay. Returns the events deleted."""
+    now = now or utcnow()
+    deleted = 0
+    for room_id, days in session.exec(select(Room.id, Room.retention_days)):
+        cutoff = now - timedelta(days=max(1, days))
+        result = session.execute(
+            sa_delete(TrackEvent).where(
+                col(TrackEvent.room_id) == room_id, col(TrackEvent.at) < cutoff
+            )
+        )
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+        old_visits = select(Visit.id).where(
+            col(Visit.room_id) == room_id, col(Visit.last_seen_at) < cutoff
+        )
+        session.execute(sa_delete(TrackStream).where(col(TrackStream.visit_id).in_(old_visits)))
+        session.execute(
+            sa_delete(Visit).where(col(Visit.room_id) == room_id, col(Visit.last_seen_at) < cutoff)
+        )
+    # Streams that never got a visit (pages opened, nothing recorded) go after a day.
+    session.execute(
+        sa_delete(TrackStream).where(
+            col(TrackStream.visit_id).is_(None),
+            col(TrackStream.issued_at) < now - timedelta(days=1),
+        )
+    )
+    return deleted
+
+
+def erase_viewer(session: Session, *, invite: Invite) -> int:
+    """Erase what tracking holds about one person (a GDPR/APPI request). The anonymous hourly
+    and daily aggregates keep their numbers; nothing in them points to the person."""
+    invite_id = pk(invite)
+    result = session.execute(sa_delete(TrackEvent).where(col(TrackEvent.invite_id) == invite_id))
+    erased = int(getattr(result, "rowcount", 0) or 0)
+    for model in (ViewerItemStat, ViewerStat, Signal, TrackStream):
+        session.execute(sa_delete(model).where(getattr(model, "invite_id") == invite_id))  # noqa: B009
+    session.execute(sa_delete(Visit).where(col(Visit.invite_id) == invite_id))
+    return erased
+
+
+def viewer_events(session: Session, *, invite: Invite) -> list[TrackEvent]:
+    return list(
+        session.exec(
+            select(TrackEvent)
+            .where(TrackEvent.invite_id == invite.id)
+            .order_by(col(TrackEvent.at), col(TrackEvent.id))
+        )
+    )
+
+
+def viewer_visits(session: Session, *, invite: Invite) -> list[Visit]:
+    return list(
+        session.exec(
+            select(Visit).where(Visit.invite_id == invite.id).order_by(col(Visit.started_at))
+        )
+    )

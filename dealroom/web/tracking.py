@@ -1,0 +1,368 @@
+"""The tracking beacon and the buyer's own tracking controls.
+
+The beacon (`POST /r/{room_id}/t`) is the hottest route of the app: every open room sends one
+every 10 s. It never touches the database: it checks the body, takes room and viewer from the
+signed buyer cookie, checks the page's signed stream token against them, drops bots and the
+seller's team, and hands the beat to the in-process `tracking.Ingest` buffer, which writes
+batches every 100 ms. Everything else (revoked or paused viewers, items of another room,
+replays, inflated seconds) is decided when the batch is written.
+
+The stream token doubles as the CSRF proof (`navigator.sendBeacon` cannot send our header): it
+is signed, bound to this room and this invite, and only our own page has it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import analytics, audit, metrics, tracking
+from ..security import Signer, TokenInvalid
+from ..tracking import Beat, BeatError
+from .auth import SESSION_COOKIE, VIEWER_COOKIE, VIEWER_MAX_AGE, require_viewer
+from .handler import Req, endpoint
+from .render import redirect, render
+
+log = logging.getLogger("dealroom.access")
+
+MAX_BODY = 16 * 1024
+STREAM_MAX_AGE = 2 * 86400  # a tab left open over a weekend re-issues on reload
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def stream_token(signer: Signer, *, room_id: str, invite_id: str) -> str:
+    """The signed id of one page load's beat stream, embedded in the page for track.js."""
+    return signer.sign(
+        "track",
+        {"s": secrets.token_urlsafe(18), "r": room_id, "i": invite_id, "t": int(time.time())},
+    )
+
+
+# A browser sends the same cookie and stream token with every beat: their signatures are
+# checked once and remembered here (per process, bounded; the age is still checked each time).
+_VERIFIED: dict[tuple[str, str], tuple[Any, float]] = {}
+_VERIFIED_MAX = 20_000
+
+
+def _unsign(signer: Signer, namespace: str, raw: str, max_age: int) -> Any:
+    if not raw:
+        return None
+    key = (namespace, raw)
+    known = _VERIFIED.get(key)
+    if known is None:
+        try:
+            payload, signed_at = signer.unsign_timed(namespace, raw)
+        except TokenInvalid:
+            return None
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        known = _VERIFIED[key] = (payload, signed_at.timestamp())
+    payload, signed = known
+    return payload if time.time() - signed <= max_age else None
+
+
+def parse_body(body: bytes) -> tuple[str, int, tuple[tracking.BeatEvent, ...], int, bool]:
+    """(token, seq, events, inputs, final) from a beacon body, or BeatError."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BeatError("the body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise BeatError("the body must be a JSON object")
+    token = data.get("t")
+    if not isinstance(token, str) or not 0 < len(token) <= 400:
+        raise BeatError("t must be the page's stream token")
+    seq = data.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= 10**9:
+        raise BeatError("seq must be a positive integer")
+    inputs = data.get("i", 0)
+    if isinstance(inputs, bool) or not isinstance(inputs, int) or not 0 <= inputs <= 10**6:
+        raise BeatError("i must be a count of interactions")
+    final = data.get("f", False)
+    if not isinstance(final, bool):
+        raise BeatError("f must be true or false")
+    return token, seq, tracking.parse_events(data.get("ev", [])), inputs, final
+
+
+class Answer(Exception):
+    """Ends a beacon request early with this status (and a JSON error, except for 204)."""
+
+    def __init__(self, status: int, code: str = "", message: str = "") -> None:
+        self.status, self.code, self.message = status, code, message
+
+
+def _cookie_values(header: str, *names: str) -> dict[str, str]:
+    found = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name in names:
+            found[name] = value
+    return found
+
+
+async def _read_body(receive: Receive, declared: str) -> bytes:
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise Answer(413, "too_large", "A beat is at most 16 KB.")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Answer(400, "malformed", "The request ended early.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Answer(413, "too_large", "A beat is at most 16 KB.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def accept_beat(services: Any, room_id: str, headers: dict[bytes, str], body: bytes) -> None:
+    """Check one beat and hand it to the ingest buffer, or raise Answer. No database here."""
+    ingest: tracking.Ingest = services.ingest
+    signer: Signer = services.signer
+    # Who first: someone without this room's buyer cookie learns nothing, not even whether
+    # their body would have been valid.
+    cookies = _cookie_values(headers.get(b"cookie", ""), VIEWER_COOKIE, SESSION_COOKIE)
+    grants = _unsign(signer, "viewer", cookies.get(VIEWER_COOKIE, ""), VIEWER_MAX_AGE)
+    invite_id = grants.get(room_id) if isinstance(grants, dict) else None
+    seller = bool(
+        _unsign(
+            signer,
+            "seller-session",
+            cookies.get(SESSION_COOKIE, ""),
+            services.settings.session_days * 86400,
+        )
+    )
+    if not isinstance(invite_id, str):
+        # Seller previews carry no tracker, so nobody without the room's buyer cookie beats.
+        raise Answer(404, "not_found", "Open your personal invite link to enter this room.")
+    try:
+        token, seq, events, inputs, final = parse_body(body)
+    except BeatError as exc:
+        raise Answer(400, "malformed", str(exc)) from None
+    count = max(1, len(events))
+    stream = _unsign(signer, "track", token, STREAM_MAX_AGE)
+    if (
+        not isinstance(stream, dict)
+        or stream.get("r") != room_id
+        or stream.get("i") != invite_id
+        or not isinstance(stream.get("s"), str)
+        or not isinstance(stream.get("t"), int)
+    ):
+        raise Answer(400, "stale_page", "This page is out of date: reload it.")
+    user_agent = headers.get(b"user-agent", "")
+    if tracking.is_bot(user_agent):
+        ingest.drops.add("bot", count)
+        raise Answer(204)
+    if seller:
+        ingest.drops.add("seller", count)
+        raise Answer(204)
+    country = ""
+    header = services.settings.track_country_header
+    if header:
+        value = headers.get(header.lower().encode("latin-1"), "").upper()
+        country = value if COUNTRY.match(value) else ""
+    ingest.add(
+        Beat(
+            received_at=time.time(),
+            room=room_id,
+            invite=invite_id,
+            stream=stream["s"],
+            issued_at=float(stream["t"]),
+            seq=seq,
+            events=events,
+            inputs=inputs,
+            final=final,
+            device=tracking.device_class(user_agent),
+            country=country,
+        )
+    )
+
+
+WANTED = {b"content-length", b"cookie", b"user-agent"}
+
+
+async def handle_beacon(
+    services: Any, scope: Scope, receive: Receive, send: Send, room_id: str
+) -> int:
+    """POST /r/{room_id}/t as plain ASGI; returns the status it answered."""
+    country = services.settings.track_country_header.lower().encode("latin-1")
+    headers = {
+        name: value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in WANTED or name == country
+    }
+    try:
+        body = await _read_body(receive, headers.get(b"content-length", ""))
+        accept_beat(services, room_id, headers, body)
+        status, payload = 204, b""
+    except Answer as answer:
+        status = answer.status
+        payload = (
+            b""
+            if status == 204
+            else json.dumps({"error": {"code": answer.code, "message": answer.message}}).encode()
+        )
+    response_headers = [(b"cache-control", b"no-store")]
+    if payload:
+        response_headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": payload})
+    return status
+
+
+class BeaconEndpoint:
+    """The beacon as the router's endpoint (url_for, the route list); requests normally never
+    reach it, see BeaconFastPath."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await JSONResponse(
+                {"error": {"code": "method_not_allowed", "message": "POST a beat."}},
+                status_code=405,
+                headers={"Allow": "POST"},
+            )(scope, receive, send)
+            return
+        services = scope["app"].state.services
+        await handle_beacon(services, scope, receive, send, scope["path_params"]["room_id"])
+
+
+BEACON_PATH = re.compile(r"^/r/([A-Za-z0-9_-]{1,64})/t$")
+
+
+class BeaconFastPath:
+    """The outermost ASGI layer. POST /r/{room_id}/t, by far the most frequent request (every
+    open room page sends one every 10 s), goes straight to `handle_beacon`: it renders nothing,
+    sets no cookie and needs no language, so it skips routing and the middleware stack, which
+    cost more than the beacon itself. It still gets the origin check and the security headers
+    of every response, and is counted in the request metrics; its access-log line is at DEBUG
+    level. Everything else passes through untouched."""
+
+    def __init__(self, app: ASGIApp, services: Any, security: Any) -> None:
+        self.app = app
+        self.services = services
+        self.security = security  # the SecurityMiddleware's checks and headers, reused
+        self.requests = metrics.HTTP_REQUESTS
+        self.duration = metrics.HTTP_DURATION.labels(route="tracking:beacon", method="POST")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = (
+            BEACON_PATH.match(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        problem = self.security._origin_problem(scope)
+        https = self.security._served_over_https(scope)
+        path = scope["path"]
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.security._security_headers(MutableHeaders(scope=message), path, https=https)
+            await send(message)
+
+        if problem:
+            await JSONResponse(
+                {"error": {"code": "forbidden", "message": problem}}, status_code=403
+            )(scope, receive, secured)
+            status = 403
+        else:
+            status = await handle_beacon(self.services, scope, receive, secured, match.group(1))
+        elapsed = time.perf_counter() - started
+        self.requests.labels(route="tracking:beacon", method="POST", status=status).inc()
+        self.duration.observe(elapsed)
+        log.debug("POST /r/{room_id}/t %s %.1fms", status, elapsed * 1000)
+
+
+# ---------------------------------------------------------------- the buyer's own controls
+
+
+def page_tracking(req: Req, room: Any, invite: Any, *, item: str | None = None) -> dict | None:
+    """What a buyer page needs to report activity (None: nothing is reported: a seller's
+    preview, or tracking paused). The page shows the notice, so tracking may start with it."""
+    if invite is None or invite.tracking_paused_at is not None:
+        return None
+    tracking.show_notice(invite)
+    return {
+        "token": stream_token(
+            req.services.signer, room_id=room.public_id, invite_id=invite.public_id
+        ),
+        "idle": req.settings.track_idle_seconds,
+        "item": item,
+    }
+
+
+@endpoint
+def my_activity(req: Req) -> Response:
+    """ "Your activity": exactly what the seller sees about this buyer, and the pause switch."""
+    room, invite = require_viewer(req)
+    ctx: dict[str, Any] = {"room": room, "viewer": invite, "preview": invite is None, "me": None}
+    if invite is not None:
+        tracking.show_notice(invite)
+        ctx["me"] = analytics.viewer_engagement(req.session, room=room, invite=invite)
+    ctx["retention_days"] = room.retention_days
+    return render(req, "buyer/activity.html", ctx)
+
+
+@endpoint(form=True)
+def set_tracking(req: Req) -> Response:
+    """Pause or resume tracking (also "OK" on the first-visit notice, which just records that
+    the notice was seen)."""
+    room, invite = require_viewer(req)
+    choice = req.field("tracking")
+    if invite is not None:
+        if choice in ("pause", "resume"):
+            tracking.set_paused(invite, choice == "pause")
+            audit.record(
+                req.session,
+                org_id=room.org_id,
+                actor=invite.public_id,
+                action=f"tracking.{'paused' if choice == 'pause' else 'resumed'}",
+                target=invite.public_id,
+            )
+        else:
+            tracking.acknowledge_notice(invite)
+    back = req.field("next")
+    target = back if back.startswith(f"/r/{room.public_id}") else f"/r/{room.public_id}"
+    return redirect(req, target)
+
+
+routes = [
+    Route("/r/{room_id}/t", BeaconEndpoint(), methods=["POST"], name="tracking:beacon"),
+    Route("/r/{room_id}/activity", my_activity, name="tracking:mine"),
+    Route("/r/{room_id}/tracking", set_tracking, methods=["POST"], name="tracking:set"),
+]
+
+
+# What /metrics reports about tracking (this process's buffer and counts; sum over processes).
+metrics.collect(
+    "dealroom_tracking_buffer_depth",
+    "Tracking beats accepted by this process and not yet written.",
+    lambda services: services.ingest.depth,
+)
+metrics.collect(
+    "dealroom_tracking_events_total",
+    "Tracking events written, or refused by reason, by this process since it started.",
+    lambda services: {
+        ("accepted", ""): services.ingest.drops.accepted,
+        **{("dropped", reason): n for reason, n in services.ingest.drops.total.items()},
+    },
+    ("outcome", "reason"),
+    kind="counter",
+)
