@@ -17,13 +17,18 @@ class Inbox:
         self.start = len(smtp.messages)  # mail from earlier tests is not ours
         self.taken: set[int] = set()
 
-    def next_to(self, address: str, timeout: float = 15) -> EmailMessage:
-        """Wait for the next mail to `address` that this test has not looked at yet."""
+    def next_to(self, address: str, timeout: float = 15, subject: str = "") -> EmailMessage:
+        """Wait for the next mail to `address` that this test has not looked at yet (with
+        `subject` in its subject, when given: grouped mails of earlier tests can arrive late)."""
         deadline = time.monotonic() + timeout
         while True:
             messages = self.smtp.messages[:]
             for index in range(self.start, len(messages)):
-                if index not in self.taken and address in messages[index].envelope_to:  # type: ignore[attr-defined]
+                if (
+                    index not in self.taken
+                    and address in messages[index].envelope_to  # type: ignore[attr-defined]
+                    and subject in str(messages[index]["Subject"] or "")
+                ):
                     self.taken.add(index)
                     return messages[index]
             remaining = deadline - time.monotonic()
