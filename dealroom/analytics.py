@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from . import spreadsheet
-from .content import Document, DocumentVersion, RoomItem, Section
+from .content import CURRENT_VERSION, Document, DocumentVersion, RoomItem, Section
 from .db import pk, utcnow
 from .i18n import _
 from .invites import Invite, list_invites
@@ -183,8 +183,7 @@ def _room_items(session: Session, room: Room) -> dict[int, _Item]:
         .join(Document, col(Document.id) == col(RoomItem.document_id))
         .join(
             DocumentVersion,
-            (col(DocumentVersion.document_id) == col(Document.id))
-            & (col(DocumentVersion.version) == col(Document.current_version)),
+            CURRENT_VERSION,
             isouter=True,
         )
         .join(Section, col(Section.id) == col(RoomItem.section_id), isouter=True)

@@ -134,6 +134,12 @@ class DocumentVersion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# The join condition of a document's current version (outer-join it: links have no version).
+CURRENT_VERSION = (col(DocumentVersion.document_id) == col(Document.id)) & (
+    col(DocumentVersion.version) == col(Document.current_version)
+)
+
+
 class Section(SQLModel, table=True):
     __tablename__ = "room_section"
     id: int | None = Field(default=None, primary_key=True)
@@ -595,8 +601,7 @@ def list_library(
         select(Document, DocumentVersion, StoredFile)
         .join(
             DocumentVersion,
-            (col(DocumentVersion.document_id) == col(Document.id))
-            & (col(DocumentVersion.version) == col(Document.current_version)),
+            CURRENT_VERSION,
             isouter=True,
         )
         .join(StoredFile, col(StoredFile.id) == col(DocumentVersion.file_id), isouter=True)
@@ -1001,8 +1006,7 @@ def _joined(query: Any) -> Any:
         query.join(Document, col(Document.id) == col(RoomItem.document_id))
         .join(
             DocumentVersion,
-            (col(DocumentVersion.document_id) == col(Document.id))
-            & (col(DocumentVersion.version) == col(Document.current_version)),
+            CURRENT_VERSION,
             isouter=True,
         )
         .join(StoredFile, col(StoredFile.id) == col(DocumentVersion.file_id), isouter=True)

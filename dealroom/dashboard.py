@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from . import analytics, spreadsheet, validate
-from .content import Document, DocumentVersion, RoomItem
+from .content import CURRENT_VERSION, Document, DocumentVersion, RoomItem
 from .db import pk
 from .i18n import _
 from .invites import Invite
@@ -238,8 +238,7 @@ def content_effectiveness(
             )
             .join(
                 DocumentVersion,
-                (col(DocumentVersion.document_id) == col(Document.id))
-                & (col(DocumentVersion.version) == col(Document.current_version)),
+                CURRENT_VERSION,
                 isouter=True,
             )
             .where(

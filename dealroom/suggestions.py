@@ -42,7 +42,15 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from .accounts import User
 from .analytics import company
-from .content import TAG_STAGES, Document, DocumentVersion, ItemSeen, RoomItem, Section
+from .content import (
+    CURRENT_VERSION,
+    TAG_STAGES,
+    Document,
+    DocumentVersion,
+    ItemSeen,
+    RoomItem,
+    Section,
+)
 from .db import pk, utcnow
 from .errors import InvalidInput, NotFound
 from .i18n import _, label, ngettext
@@ -253,8 +261,7 @@ def _items(session: Session, room: Room) -> list[_Item]:
         .join(Document, col(Document.id) == col(RoomItem.document_id))
         .join(
             DocumentVersion,
-            (col(DocumentVersion.document_id) == col(Document.id))
-            & (col(DocumentVersion.version) == col(Document.current_version)),
+            CURRENT_VERSION,
             isouter=True,
         )
         .join(Section, col(Section.id) == col(RoomItem.section_id), isouter=True)

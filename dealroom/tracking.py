@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from . import accounts
-from .content import Document, DocumentVersion, RoomItem, Section
+from .content import CURRENT_VERSION, Document, DocumentVersion, RoomItem, Section
 from .db import Database, pk, utcnow
 from .ids import new_id
 from .invites import Invite
@@ -986,8 +986,7 @@ def _items(
         .join(Document, col(Document.id) == col(RoomItem.document_id))
         .join(
             DocumentVersion,
-            (col(DocumentVersion.document_id) == col(Document.id))
-            & (col(DocumentVersion.version) == col(Document.current_version)),
+            CURRENT_VERSION,
             isouter=True,
         )
         .join(Section, col(Section.id) == col(RoomItem.section_id), isouter=True)
