@@ -231,8 +231,9 @@ def read_page(db: Database, room_id: int) -> float:
         room = session.get(rooms.Room, room_id)
         assert room is not None
         engagement = analytics.room_engagement(session, room=room)
-        analytics.timeline(session, room=room)
-        analytics.signals(session, room=room)
+        names = analytics.room_names(session, room=room)  # as the analytics page does
+        analytics.timeline(session, room=room, names=names)
+        analytics.signals(session, room=room, names=names)
         analytics.daily_activity(session, room=room)
         assert engagement.viewers
     return time.perf_counter() - t0

@@ -364,10 +364,27 @@ class Moment:
         return str(low) if low == high else f"{low}–{high}"
 
 
-def timeline(session: Session, *, room: Room, limit: int = 30) -> list[Moment]:
+@dataclass
+class RoomNames:
+    """Who and what a room's events refer to (revoked people too), read once per page."""
+
+    invites: dict[int, Invite]
+    items: dict[int, _Item]
+
+
+def room_names(session: Session, *, room: Room) -> RoomNames:
+    return RoomNames(
+        {pk(i): i for i in list_invites(session, room=room, include_revoked=True)},
+        _room_items(session, room),
+    )
+
+
+def timeline(
+    session: Session, *, room: Room, limit: int = 30, names: RoomNames | None = None
+) -> list[Moment]:
     """The newest activity, consecutive events of one viewer on one thing merged."""
-    invites = {pk(i): i for i in list_invites(session, room=room, include_revoked=True)}
-    items = _room_items(session, room)
+    names = names or room_names(session, room=room)
+    invites, items = names.invites, names.items
     rows = session.execute(
         sa_select(
             col(TrackEvent.at),
@@ -438,9 +455,11 @@ class SignalView:
         return kind
 
 
-def signals(session: Session, *, room: Room, limit: int = 20) -> list[SignalView]:
-    invites = {pk(i): i for i in list_invites(session, room=room, include_revoked=True)}
-    items = _room_items(session, room)
+def signals(
+    session: Session, *, room: Room, limit: int = 20, names: RoomNames | None = None
+) -> list[SignalView]:
+    names = names or room_names(session, room=room)
+    invites, items = names.invites, names.items
     rows = session.exec(
         select(Signal)
         .where(Signal.room_id == room.id)

@@ -56,7 +56,8 @@ def page_context(req: Req, room: Room) -> dict[str, Any]:
     session = req.session
     engagement = analytics.room_engagement(session, room=room)
     daily = analytics.daily_activity(session, room=room)
-    everyone = invites.list_invites(session, room=room, include_revoked=True)
+    names = analytics.room_names(session, room=room)  # for the timeline and the signals
+    everyone = list(names.invites.values())
     erased_id = req.request.query_params.get("erased", "")
     erased = next((i for i in everyone if i.public_id == erased_id), None)
     return {
@@ -65,8 +66,8 @@ def page_context(req: Req, room: Room) -> dict[str, Any]:
         "invited": len(engagement.viewers),
         "companies": {pk(v.invite): analytics.company(room, v.invite) for v in engagement.viewers},
         "readers": {i.item_id: engagement.readers(i.item_id) for i in engagement.items},
-        "timeline": analytics.timeline(session, room=room),
-        "signals": analytics.signals(session, room=room),
+        "timeline": analytics.timeline(session, room=room, names=names),
+        "signals": analytics.signals(session, room=room, names=names),
         "daily": daily,
         "daily_total": sum(seconds for _day, seconds in daily),
         "chart": _chart_data(engagement, daily),
