@@ -3,10 +3,11 @@
 #
 #   make run     migrate, seed the demo deal room and serve on http://127.0.0.1:8000
 #   make test    install test deps (incl. chromium + postgresql via apt when root) and run
-#                the whole suite; extra pytest arguments: make test PYTEST_ARGS="-k invite"
+#                the whole suite on 2 workers; extra pytest arguments: make test PYTEST_ARGS="-k invite"
 #   make check   ruff + mypy
 #   make fuzz    fuzz the JSON API for longer (schemathesis; `make test` runs a bounded pass)
-#   make bench   run every bench/*.py
+#   make bench   run every bench/*.py (except the load profile)
+#   make load    the load profile: locust, headless, against a real server (LOAD_ARGS="--pg URL")
 #   make vendor  re-vendor the front-end packages into static/vendor/
 #   make messages  extract UI strings, update the catalogs, list what needs translating
 
@@ -19,7 +20,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-deps check fuzz bench vendor messages
+.PHONY: help venv run test test-deps check fuzz bench load vendor messages
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -89,8 +90,11 @@ test-deps: $(VENV)/.installed-test $(MO_FILES)
 	[ -z "$$policy" ] || rm -f $$policy; \
 	if [ $$status != 0 ]; then cat $$log >&2; fi; rm -f $$log; exit $$status
 
+# Two workers by default (the CI machine has two cores): each worker starts its own PostgreSQL,
+# S3 and SMTP servers. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: test-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The same fuzz test as in `make test`, with many more generated requests per operation, on
 # SQLite and PostgreSQL. FUZZ_EXAMPLES=N to change the depth.
@@ -106,7 +110,17 @@ check: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	@shopt -s nullglob; files=(bench/*.py); \
 	if [ $${#files[@]} = 0 ]; then echo "no bench/*.py"; exit 0; fi; \
-	for f in "$${files[@]}"; do echo "== $$f"; $(PY) "$$f" || exit $$?; done
+	for f in "$${files[@]}"; do [ "$$f" = bench/load.py ] && continue; \
+		echo "== $$f"; $(PY) "$$f" || exit $$?; done
+
+LOAD_ARGS ?=
+$(VENV)/.installed-bench: pyproject.toml | $(PY)
+	@echo "pip install -e '.[bench]' (into $(VENV))"
+	@$(PIP) install -q -e '.[bench]'
+	@touch $@
+
+load: $(VENV)/.installed-bench $(MO_FILES)
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 # --- translations --------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ VIEWING_NOW = timedelta(seconds=30)  # beats come every 10 s: three missed means
 EMBED_VIDEOS = ("youtube", "vimeo", "loom")
 
 
-@dataclass
+@dataclass(slots=True)
 class ViewerItem:
     item_id: str
     title: str
@@ -52,7 +52,6 @@ class ViewerItem:
     opens: int
     downloads: int
     clicks: int
-    last_at: datetime | None
     page_count: int | None = None
     duration: int = 0
     video_seconds: int = 0
@@ -238,10 +237,11 @@ def room_engagement(
         col(ViewerItemStat.video_seconds),
         col(ViewerItemStat.duration),
         col(ViewerItemStat.watched),
-        col(ViewerItemStat.last_at),
         col(ViewerItemStat.page_seconds),
         col(ViewerItemStat.pages_done),
     ).where(col(ViewerItemStat.room_id) == room.id)
+    # Core, not ORM, execution: thousands of rows, and the ORM's row handling cost more than
+    # the loop below.
     for (
         invite_id,
         item_id,
@@ -252,48 +252,47 @@ def room_engagement(
         video_seconds,
         duration,
         watched,
-        last_at,
         page_bytes,
         pages_done,
-    ) in session.execute(query):
+    ) in session.connection().execute(query).all():
         item = items.get(item_id)
         if item is None:  # removed from the room since
             continue
         times = page_times(page_bytes)
-        if item.kind == "pdf" and item.pages:
+        kind = item.kind
+        if kind == "pdf" and item.pages:
             completion: float | None = min(1.0, pages_done / item.pages)
-        elif item.kind == "video" and duration:
+        elif kind == "video" and duration:
             completion = min(1.0, video_seconds / duration)
         else:
             completion = None
         per_viewer[invite_id].append(
             ViewerItem(
-                item_id=item.public_id,
-                title=item.title,
-                kind=item.kind,
-                active_seconds=active,
-                completion=completion,
-                page_array=times,
-                watched=watched_ranges(watched) if watched else [],
-                opens=opens,
-                downloads=downloads,
-                clicks=clicks,
-                last_at=last_at,
-                page_count=item.pages,
-                duration=duration,
-                video_seconds=video_seconds,
+                item.public_id,
+                item.title,
+                kind,
+                active,
+                completion,
+                times,
+                watched_ranges(watched) if watched else [],
+                opens,
+                downloads,
+                clicks,
+                item.pages,
+                duration,
+                video_seconds,
             )
         )
-        total = item_totals[item.id]
+        total = item_totals[item_id]
         total.active_seconds += active
         if active or opens or clicks:
             total.viewers += 1
             if completion is not None:
-                completions[item.id].append(completion)
+                completions[item_id].append(completion)
         if times:
-            sums = page_sums.get(item.id)
+            sums = page_sums.get(item_id)
             if sums is None:
-                page_sums[item.id] = list(times)
+                page_sums[item_id] = list(times)
             else:
                 if len(sums) < len(times):
                     sums.extend([0] * (len(times) - len(sums)))

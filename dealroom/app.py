@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from .db import Database
+from .gctune import tune_gc as tune_gc  # re-exported: `dealroom.app.tune_gc`
 from .jobs import Jobs
 from .links import Links
 from .live import Broker, InProcessBroker, make_broker
@@ -62,16 +62,6 @@ class Services:
             self.jobs.kick_mail()
 
 
-def tune_gc() -> None:
-    """For long-running servers: a big room page allocates thousands of short-lived objects, and
-    the default thresholds then run full collections in the middle of requests (the p95 of the
-    200-item room page was 2-3x its median; see bench/room_render.py). Objects that live for the
-    whole process are frozen out of collection and young collections run less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-
-
 def build_services(
     settings: Settings, db: Database | None = None, storage: Storage | None = None
 ) -> Services:
@@ -91,12 +81,26 @@ def build_services(
         mail=MailRenderer(env),
         smtp=SmtpConfig.from_settings(settings),
         broker=make_broker(db.engine),
-        ingest=Ingest(
-            db,
-            interval=settings.track_flush_ms / 1000,
-            return_days=settings.track_return_days,
-        ),
+        ingest=make_ingest(settings, db),
     )
+
+
+def make_ingest(settings: Settings, db: Database) -> Ingest:
+    """The tracking buffer; its writer runs in a child process when the setting asks for it and
+    the database is one a second process can open (a file or a server, not a test connection)."""
+    options: dict[str, Any] = {
+        "interval": settings.track_flush_ms / 1000,
+        "return_days": settings.track_return_days,
+    }
+    url = db.engine.url
+    shareable = isinstance(db.bind, Engine) and not (
+        url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    )
+    if settings.track_writer_process and shareable:
+        from .trackwriter import ProcessIngest
+
+        return ProcessIngest(db, url=url.render_as_string(hide_password=False), **options)
+    return Ingest(db, **options)
 
 
 async def shutdown(services: Services) -> None:
@@ -119,6 +123,7 @@ async def shutdown(services: Services) -> None:
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
+    from .web import errors as web_errors
     from .web import routes
     from .web.locale import LocaleMiddleware
     from .web.middleware import SecurityMiddleware
@@ -138,6 +143,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 links=services.links,
                 storage=services.storage,
                 secret_key=settings.secret_key,
+                lease_seconds=settings.scheduler_lease_seconds,
+                renew_seconds=settings.scheduler_renew_seconds,
+                invite_reminder_days=settings.invite_reminder_days,
+                notify_merge_minutes=settings.notify_merge_minutes,
             )
             services.jobs.start()
         await services.broker.start()
@@ -181,6 +190,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             404: routes.not_found,
             405: routes.method_not_allowed,
             500: routes.server_error,
+            # Database or file storage down: 503 "temporarily unavailable", not a 500.
+            **dict.fromkeys(web_errors.OUTAGES, web_errors.outage),
         },
         lifespan=lifespan,
     )

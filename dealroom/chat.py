@@ -224,6 +224,14 @@ def post_message(
     return message
 
 
+def _owner_wants_mail(session: Session, user: User, message: Message) -> bool:
+    # The owner's "buyer message" notification is this chat mail; their preference may move it
+    # to the daily digest or turn it off (see dealroom.notifications).
+    from . import notifications
+
+    return notifications.route_chat_message(session, owner=user, message=message)
+
+
 def _queue_notices(
     session: Session,
     *,
@@ -235,7 +243,11 @@ def _queue_notices(
     recipients: dict[tuple[str, int], tuple[Member, str]] = {}
     if isinstance(author, Invite):
         user = session.get(User, room.owner_id)
-        if user is not None and user.disabled_at is None:
+        if (
+            user is not None
+            and user.disabled_at is None
+            and _owner_wants_mail(session, user, message)
+        ):
             owner = Member("seller", pk(user), user.public_id, user.display_name, user.email)
             recipients[(owner.kind, owner.id)] = (owner, "buyer_message")
     for m in mentioned:
@@ -561,6 +573,10 @@ def _digest_for(
     )
     if not pending:
         return False
+    from . import notifications
+
+    if notifications.quiet_now(session, email=email, now=now):
+        return False  # a seller's quiet hours: the notices wait, they are not dropped
     messages = {
         m.id: m
         for m in session.exec(

@@ -17,6 +17,7 @@ leaves neither a row nor an orphaned file.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import unicodedata
 import warnings
@@ -34,13 +35,15 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from . import embeds, validate
 from .accounts import User, get_org
 from .db import get_by_public_id, pk, utcnow
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, Unavailable
 from .filetypes import UnsupportedFile, sniff
 from .i18n import _
 from .ids import has_prefix, new_id
 from .invites import BUYER_ROLES, Invite
 from .rooms import Room
-from .storage import Storage, StorageError
+from .storage import Storage, StorageError, StorageFull
+
+log = logging.getLogger("dealroom.content")
 
 TAG_STAGES = ("discovery", "evaluation", "decision")
 DOC_KINDS = ("file", "link")
@@ -363,7 +366,27 @@ def store_upload(
     row.key = f"{org_public_id}/{row.public_id}"
     upload.file.seek(0)
     _discard_on_rollback(session, storage, row.key)
-    stored = storage.put(row.key, upload.file, content_type=filetype.mime)
+    try:
+        stored = storage.put(row.key, upload.file, content_type=filetype.mime)
+    except StorageFull:
+        log.error("storage full: upload %s refused", row.key)
+        raise Unavailable(
+            _(
+                "There is no space left to store files, so %(name)s was not saved. "
+                "Tell your Dealroom administrator.",
+                name=filename,
+            ),
+            retry_after=60,
+        ) from None
+    except StorageError:
+        log.warning("storage unavailable: upload %s refused", row.key, exc_info=True)
+        raise Unavailable(
+            _(
+                "The file storage is not reachable, so %(name)s was not saved. "
+                "Please try again in a few minutes.",
+                name=filename,
+            )
+        ) from None
     row.size, row.sha256 = stored.size, stored.sha256
     session.add(row)
     session.flush()

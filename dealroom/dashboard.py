@@ -26,7 +26,7 @@ from .i18n import _
 from .invites import Invite
 from .rooms import STAGES, Room
 from .scores import HEALTHS, RoomScore, rooms_in
-from .tracking import ActivityHour, ItemDay, TrackEvent, ViewerItemStat
+from .tracking import ActivityHour, ItemDay, RoomDay, TrackEvent, ViewerItemStat
 
 RANGES = (7, 30, 90)  # the date-range filter, in days
 WON, LOST = "closed-won", "closed-lost"
@@ -132,38 +132,45 @@ def activity(
     today: date,
     zone: tzinfo,
 ) -> tuple[dict[int, list[int]], list[list[int]]]:
-    """One read of the rooms' hourly activity over the last `days` UTC days, giving both the
-    sparklines (active seconds per room and UTC day, zeros included) and the heatmap (active
-    seconds by weekday, 0 = Monday, and hour, in the reader's time zone).
+    """The rooms' hourly activity over the last `days` UTC days, as the sparklines (active
+    seconds per room and UTC day, zeros included) and the heatmap (active seconds by weekday,
+    0 = Monday, and hour, in the reader's time zone).
 
-    Hours come back as UTC text ('YYYY-MM-DD HH'), not datetimes, so a month of an
-    organisation's hours costs no per-row type conversion; with many rooms there is no IN list
-    (see scores.rooms_in) and rows of rooms not shown are dropped here."""
+    Sparklines come from the daily rollup (RoomDay: one row per room and day); the heatmap is
+    summed by the database per hour of the period (a month of an organisation's hours is tens of
+    thousands of rows, the sums 720), the hours coming back as UTC text."""
     start = today - timedelta(days=days - 1)
     lines = {room_id: [0] * days for room_id in room_ids}
     grid = [[0] * 24 for _day in range(7)]
     if not lines:
         return lines, grid
-    hours: dict[str, int] = defaultdict(int)
-    for room_id, key, seconds in session.execute(
-        sa_select(
-            col(ActivityHour.room_id), _hour_expr(session), col(ActivityHour.active_seconds)
-        ).where(
-            col(ActivityHour.org_id) == org_id,
-            rooms_in(col(ActivityHour.room_id), list(lines)),
-            col(ActivityHour.hour) >= _since(days, today),
+    for room_id, day, total in session.connection().execute(
+        sa_select(col(RoomDay.room_id), col(RoomDay.day), col(RoomDay.active_seconds)).where(
+            col(RoomDay.org_id) == org_id,
+            rooms_in(col(RoomDay.room_id), list(lines)),
+            col(RoomDay.day) >= start,
         )
     ):
         line = lines.get(room_id)
         if line is None:
             continue
-        index = (date.fromisoformat(key[:10]) - start).days
+        index = (day - start).days
         if 0 <= index < days:
-            line[index] += seconds
-            hours[key] += seconds
-    for key, seconds in hours.items():
+            line[index] += total
+    hour = _hour_expr(session)
+    # Summed in the database, so only the rooms shown may be in it: a plain IN list here.
+    query = (
+        sa_select(hour, func.sum(col(ActivityHour.active_seconds)))
+        .where(
+            col(ActivityHour.org_id) == org_id,
+            col(ActivityHour.room_id).in_(list(lines)),
+            col(ActivityHour.hour) >= _since(days, today),
+        )
+        .group_by(hour)
+    )
+    for key, total in session.connection().execute(query):
         local = datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(zone)
-        grid[local.weekday()][local.hour] += seconds
+        grid[local.weekday()][local.hour] += int(total or 0)
     return lines, grid
 
 
@@ -254,7 +261,7 @@ def content_effectiveness(
     wanted = set(ids)
     stages = {
         room_id: stage
-        for room_id, stage in session.execute(
+        for room_id, stage in session.connection().execute(
             sa_select(col(Room.id), col(Room.stage)).where(
                 col(Room.org_id) == org_id, rooms_in(col(Room.id), ids)
             )
@@ -262,16 +269,16 @@ def content_effectiveness(
         if room_id in wanted
     }
     placed: dict[int, tuple[int, int]] = {}  # room item -> (document, room)
-    for item_id, doc_id, room_id in session.execute(
+    for item_id, doc_id, room_id in session.connection().execute(
         sa_select(col(RoomItem.id), col(RoomItem.document_id), col(RoomItem.room_id)).where(
             col(RoomItem.org_id) == org_id, rooms_in(col(RoomItem.room_id), ids)
         )
     ):
-        if room_id in stages and doc_id in docs:
+        if item_id is not None and room_id in stages and doc_id in docs:
             placed[item_id] = (doc_id, room_id)
     opened = (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0)
     per_item: dict[int, tuple[int, int, int, int, int]] = {}
-    for item_id, people, active, pages_done, video, duration in session.execute(
+    for item_id, people, active, pages_done, video, duration in session.connection().execute(
         sa_select(
             col(ViewerItemStat.room_item_id),
             func.count(),
@@ -296,7 +303,7 @@ def content_effectiveness(
                 int(duration or 0),
             )
     in_range: dict[int, int] = defaultdict(int)
-    for room_id, doc_id, seconds in session.execute(
+    for room_id, doc_id, seconds in session.connection().execute(
         sa_select(
             col(ItemDay.room_id), col(ItemDay.document_id), func.sum(col(ItemDay.active_seconds))
         )

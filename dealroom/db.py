@@ -34,6 +34,10 @@ MODEL_MODULES = (
     "dealroom.scores",
     "dealroom.exports",
     "dealroom.suggestions",
+    "dealroom.notifications",
+    "dealroom.lease",
+    "dealroom.since",
+    "dealroom.champion",
 )
 
 

@@ -8,6 +8,7 @@ DealroomError                 code          HTTP
  ├── Conflict                 conflict      409
  ├── TooLarge                 too_large     413
  ├── RateLimited              rate_limited  429  (carries retry_after seconds)
+ ├── Unavailable              unavailable   503  (database or file storage down; retry_after)
  └── LinkProblem              link_*        400/404/410 (tampered, unknown, expired invite links)
 """
 
@@ -66,6 +67,18 @@ class RateLimited(DealroomError):
     status = 429
 
     def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Unavailable(DealroomError):
+    """Something we depend on (the database, the file storage) is down or full: not the
+    visitor's fault, nothing was saved, and trying again later may work."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
 

@@ -62,7 +62,7 @@ from .i18n import N_, _
 from .ids import new_id
 from .links import Links
 from .rooms import Room
-from .storage import Storage
+from .storage import Storage, StorageError
 
 log = logging.getLogger("dealroom.exports")
 
@@ -1067,6 +1067,10 @@ def run_due(
             error = RetryableError(
                 _("Could not reach the service: %(error)s", error=type(exc).__name__)
             )
+        except StorageError:
+            # A file export whose storage is down (or full): kept and retried, not failed.
+            log.warning("export %s: storage unavailable", job.run.public_id, exc_info=True)
+            error = RetryableError(_("The file storage is not reachable; the export will retry."))
         except Exception:  # noqa: BLE001 - a bug in a target must fail its run, not the worker
             log.exception("export %s failed unexpectedly", job.run.public_id)
             error = PermanentError(

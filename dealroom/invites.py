@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit, i18n, ratelimit, validate
@@ -58,6 +58,9 @@ class Invite(SQLModel, table=True):
     tracking_notice_at: datetime | None = None  # first shown (tracking may start)
     tracking_ack_at: datetime | None = None  # dismissed with "OK" (the banner goes away)
     tracking_paused_at: datetime | None = None
+    # When the room owner was told this person's unopened link is about to expire (at most once
+    # per link sent: a resend, a fresh link, may be reminded about again).
+    expiry_reminded_at: datetime | None = None
 
     @property
     def display_name(self) -> str:
@@ -694,3 +697,98 @@ def viewer_invite(session: Session, *, room: Room, invite_id: str) -> Invite:
     if invite.last_seen_at is None or (now - invite.last_seen_at).total_seconds() > 60:
         invite.last_seen_at = now
     return invite
+
+
+# ---------------------------------------------------------------- expiry reminders
+
+
+@dataclass(frozen=True)
+class ExpiringLink:
+    invite: Invite
+    room: Room
+    expires_at: datetime
+
+
+def expiring_links(session: Session, *, now: datetime, before: timedelta) -> list[ExpiringLink]:
+    """Invites whose personal link was sent, never opened, and expires within `before` (but
+    not before half its lifetime has passed: a one-day link is not "about to expire" at once),
+    whose owner was not yet reminded about this link."""
+    query = (
+        select(Invite, Room)
+        .join(Room, col(Room.id) == col(Invite.room_id))
+        .where(
+            col(Invite.revoked_at).is_(None),
+            col(Invite.first_opened_at).is_(None),
+            col(Invite.last_sent_at).is_not(None),
+            # Links live at most 365 days (rooms.room_fields): older ones expired long ago.
+            col(Invite.last_sent_at) > now - timedelta(days=365),
+            or_(
+                col(Invite.expiry_reminded_at).is_(None),
+                col(Invite.expiry_reminded_at) < col(Invite.last_sent_at),
+            ),
+            col(Room.archived_at).is_(None),
+        )
+        .order_by(col(Invite.last_sent_at), col(Invite.id))
+    )
+    found = []
+    for invite, room in session.exec(query):
+        sent = invite.last_sent_at
+        if sent is None:  # pragma: no cover - filtered above; for the type checker
+            continue
+        lifetime = timedelta(days=room.invite_expiry_days)
+        expires_at = sent + lifetime
+        if max(expires_at - before, sent + lifetime / 2) <= now < expires_at:
+            found.append(ExpiringLink(invite, room, expires_at))
+    return found
+
+
+def remind_expiring_links(
+    session: Session,
+    *,
+    renderer: MailRenderer,
+    links: Links,
+    before: timedelta,
+    now: datetime | None = None,
+) -> int:
+    """Mail each room owner the people whose unopened invite link expires soon (one mail per
+    owner listing them all, once per link sent), so they can nudge them or resend the link.
+    Returns how many invites were reminded about. Each invite is claimed with a conditional
+    UPDATE first, so two runs at once never remind twice."""
+    now = now or utcnow()
+    by_owner: dict[int, list[ExpiringLink]] = {}
+    for item in expiring_links(session, now=now, before=before):
+        claimed = session.exec(
+            update(Invite)
+            .where(
+                col(Invite.id) == pk(item.invite),
+                or_(
+                    col(Invite.expiry_reminded_at).is_(None),
+                    col(Invite.expiry_reminded_at) < col(Invite.last_sent_at),
+                ),
+            )
+            .values(expiry_reminded_at=now)
+        ).rowcount
+        if claimed == 1:
+            by_owner.setdefault(item.room.owner_id, []).append(item)
+    reminded = 0
+    for owner_id, items in by_owner.items():
+        owner = session.get(User, owner_id)
+        if owner is None or owner.disabled_at is not None:
+            continue
+        by_room: dict[int, list[ExpiringLink]] = {}
+        for item in items:
+            by_room.setdefault(pk(item.room), []).append(item)
+        rooms = [
+            {"room": group[0].room, "url": links.seller_room(group[0].room), "people": group}
+            for group in by_room.values()
+        ]
+        queue_mail(
+            session,
+            renderer=renderer,
+            to=owner.email,
+            template="invite_expiry",
+            org_id=owner.org_id,
+            context={"name": owner.display_name, "count": len(items), "rooms": rooms},
+        )
+        reminded += len(items)
+    return reminded

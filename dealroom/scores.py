@@ -19,7 +19,7 @@ why a room scores what it does (unlike a black-box score):
 
 A component that does not apply (a room without a plan, a viewer who owns no task) is left out
 and the other weights are scaled up, rather than counting an absent plan as failure (P9: no fake
-precision). Momentum comes from `ActivityHour` for rooms and from `Visit` for viewers.
+precision). Momentum comes from `RoomDay` for rooms and from `Visit` for viewers.
 
 Deal health, in this order (thresholds are the organisation's `HealthSettings`):
 
@@ -51,7 +51,7 @@ from .i18n import _, format_duration
 from .invites import Invite
 from .rooms import Room
 from .tasks import Task
-from .tracking import ActivityHour, ItemDay, ViewerItemStat, ViewerStat, Visit
+from .tracking import ActivityHour, ItemDay, RoomDay, ViewerItemStat, ViewerStat, Visit
 
 WEIGHTS = {
     "recency": 25,
@@ -289,7 +289,7 @@ class RoomFacts:
     messages: int = 0
     items: int = 0
     items_opened: int = 0
-    recent: int = 0  # active seconds, last 14 days (ActivityHour)
+    recent: int = 0  # active seconds, last 14 days (RoomDay)
     previous: int = 0  # ... and the 14 before
     tasks_total: int = 0
     tasks_done: int = 0
@@ -307,7 +307,7 @@ def room_facts(
         return facts
     ids = list(facts)
     week_ago = now - ACTIVE_WEEK
-    rows = session.execute(
+    rows = session.connection().execute(
         sa_select(
             col(Invite.room_id),
             col(Invite.role),
@@ -341,7 +341,7 @@ def room_facts(
         fact.messages += messages or 0
         if role == ECONOMIC_BUYER:
             fact.economic_buyers.append(Stakeholder(name or email, role, last_seen, active or 0))
-    for room_id, count in session.execute(
+    for room_id, count in session.connection().execute(
         sa_select(col(RoomItem.room_id), func.count())
         .where(col(RoomItem.org_id) == org_id, rooms_in(col(RoomItem.room_id), ids))
         .group_by(col(RoomItem.room_id))
@@ -349,7 +349,7 @@ def room_facts(
         if room_id in facts:
             facts[room_id].items = count
     opened = (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0)
-    for room_id, count in session.execute(
+    for room_id, count in session.connection().execute(
         sa_select(
             col(ViewerItemStat.room_id), func.count(func.distinct(ViewerItemStat.room_item_id))
         )
@@ -362,21 +362,23 @@ def room_facts(
     ):
         if room_id in facts:
             facts[room_id].items_opened = count
-    split = now - timedelta(days=MOMENTUM_DAYS)
-    start = now - timedelta(days=2 * MOMENTUM_DAYS)
-    seconds = col(ActivityHour.active_seconds)
-    for room_id, recent, previous in session.execute(
+    # Whole UTC days from the daily rollup: the last MOMENTUM_DAYS (today included) against
+    # the MOMENTUM_DAYS before.
+    split = now.date() - timedelta(days=MOMENTUM_DAYS - 1)
+    start = split - timedelta(days=MOMENTUM_DAYS)
+    seconds = col(RoomDay.active_seconds)
+    for room_id, recent, previous in session.connection().execute(
         sa_select(
-            col(ActivityHour.room_id),
-            func.sum(case((col(ActivityHour.hour) >= split, seconds), else_=0)),
-            func.sum(case((col(ActivityHour.hour) < split, seconds), else_=0)),
+            col(RoomDay.room_id),
+            func.sum(case((col(RoomDay.day) >= split, seconds), else_=0)),
+            func.sum(case((col(RoomDay.day) < split, seconds), else_=0)),
         )
         .where(
-            col(ActivityHour.org_id) == org_id,
-            rooms_in(col(ActivityHour.room_id), ids),
-            col(ActivityHour.hour) >= start,
+            col(RoomDay.org_id) == org_id,
+            rooms_in(col(RoomDay.room_id), ids),
+            col(RoomDay.day) >= start,
         )
-        .group_by(col(ActivityHour.room_id))
+        .group_by(col(RoomDay.room_id))
     ):
         if room_id in facts:
             facts[room_id].recent, facts[room_id].previous = int(recent or 0), int(previous or 0)
@@ -391,7 +393,7 @@ def room_facts(
         ),
         else_=0,
     )
-    for room_id, total, done_count, overdue_count in session.execute(
+    for room_id, total, done_count, overdue_count in session.connection().execute(
         sa_select(col(Task.room_id), func.count(), func.sum(done), func.sum(overdue))
         .where(col(Task.org_id) == org_id, rooms_in(col(Task.room_id), ids))
         .group_by(col(Task.room_id))

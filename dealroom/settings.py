@@ -6,6 +6,7 @@ settings table is checked against this list by a test, so the two cannot drift a
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -98,7 +99,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "run_jobs",
         "true",
-        "Run the background scheduler (mail delivery) in this process (`true`/`false`).",
+        "Take part in running background jobs (`true`/`false`): of the processes with `true`, the one holding the scheduler lease runs the scheduled jobs; each still delivers its own requests' mails at once.",
+    ),
+    Setting(
+        "scheduler_lease_seconds",
+        "15.0",
+        "Scheduling: the leader's lease in the database lasts this long (seconds); if the leader dies, another process takes over within it.",
+    ),
+    Setting(
+        "scheduler_renew_seconds",
+        "5.0",
+        "Scheduling: how often each process renews (leader) or tries to take (others) the lease, in seconds; well under the lease.",
+    ),
+    Setting(
+        "invite_reminder_days",
+        "3",
+        "Mail a room's owner this many days before an unopened invite link expires (once per link sent); `0` turns the reminder off.",
     ),
     Setting(
         "track_idle_seconds",
@@ -121,6 +137,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Tracking: how often each process writes the beats it accepted (milliseconds); SIGTERM writes the rest.",
     ),
     Setting(
+        "track_writer_process",
+        "true",
+        "Tracking: write accepted beats from a separate process (`true`), so writing never competes with answering requests; `false` writes from a thread of the web process.",
+    ),
+    Setting(
         "track_return_days",
         "7",
         'Tracking: a visit after this many days of silence shows as "returned" in the room\'s activity.',
@@ -134,6 +155,11 @@ SETTINGS: tuple[Setting, ...] = (
         "suggest_holdout_percent",
         "10",
         "Suggestions: share of viewers (stable per viewer) who get the seller's order instead, so the lift is measured (0-50).",
+    ),
+    Setting(
+        "notify_merge_minutes",
+        "3",
+        "Notifications: a visit's activity is merged into one mail to the room's owner, sent this many minutes after its first notable event.",
     ),
     Setting(
         "trust_proxy",
@@ -183,13 +209,18 @@ class Settings:
     code_attempts: int
     download_url_seconds: int
     run_jobs: bool
+    scheduler_lease_seconds: float
+    scheduler_renew_seconds: float
+    invite_reminder_days: int
     track_idle_seconds: int
     track_retention_days: int
     track_country_header: str
     track_flush_ms: int
+    track_writer_process: bool
     track_return_days: int
     suggest_half_life_days: int
     suggest_holdout_percent: int
+    notify_merge_minutes: int
     trust_proxy: bool
     metrics_token: str
     log_format: str
@@ -238,6 +269,14 @@ def _convert(name: str, raw: str, kind: type) -> object:
             raise SettingsError(
                 f"DEALROOM_{name.upper()} must be a whole number, not {raw!r}"
             ) from None
+    if kind is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise SettingsError(f"DEALROOM_{name.upper()} must be a number, not {raw!r}")
+        return value
     return raw
 
 
@@ -267,7 +306,7 @@ def load_settings(
     source: dict[str, str] = read_dotenv(dotenv) if dotenv else {}
     source.update(os.environ if environ is None else environ)
     types = {f.name: f.type for f in fields(Settings)}
-    kinds = {"int": int, "bool": bool, "str": str}
+    kinds = {"int": int, "float": float, "bool": bool, "str": str}
     # Any: each value has its own field's type, which _convert chose from the annotation.
     values: dict[str, Any] = {}
     for setting in SETTINGS:
@@ -303,5 +342,14 @@ def validate(settings: Settings) -> None:
         raise SettingsError("DEALROOM_SUGGEST_HALF_LIFE_DAYS must be positive")
     if not 0 <= settings.suggest_holdout_percent <= 50:
         raise SettingsError("DEALROOM_SUGGEST_HOLDOUT_PERCENT must be between 0 and 50")
+    if not 0 <= settings.notify_merge_minutes <= 60:
+        raise SettingsError("DEALROOM_NOTIFY_MERGE_MINUTES must be between 0 and 60")
     if settings.max_upload_mb <= 0:
         raise SettingsError("DEALROOM_MAX_UPLOAD_MB must be positive")
+    if not 0 < settings.scheduler_renew_seconds <= settings.scheduler_lease_seconds / 2:
+        raise SettingsError(
+            "DEALROOM_SCHEDULER_RENEW_SECONDS must be positive and at most half of "
+            "DEALROOM_SCHEDULER_LEASE_SECONDS (a leader renews at least twice per lease)"
+        )
+    if settings.invite_reminder_days < 0:
+        raise SettingsError("DEALROOM_INVITE_REMINDER_DAYS must be 0 or more")

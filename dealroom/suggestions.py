@@ -34,8 +34,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import BigInteger, String, UniqueConstraint, bindparam, cast, func, type_coerce
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -48,12 +49,13 @@ from .content import (
     Document,
     DocumentVersion,
     ItemSeen,
+    RoomContent,
     RoomItem,
     Section,
 )
 from .db import pk, utcnow
 from .errors import InvalidInput, NotFound
-from .i18n import _, label, ngettext
+from .i18n import N_, _, label, ngettext
 from .ids import has_prefix, new_id
 from .invites import BUYER_ROLES, Invite
 from .rooms import Room
@@ -73,6 +75,10 @@ CO_SOURCES = 5  # co-engagement starts from the strongest few of those
 CO_CACHE_SECONDS = 60.0  # other deals' aggregates: a minute old is fresh enough
 MEANINGFUL_SECONDS = 15  # less time than this on an item is a glance, not a read
 MODES = ("personalized", "seller_order", "paused")
+# Reasons whose words are built only if shown (functools.partial(_, ...)): marked with N_ so
+# the message extractor sees them.
+RELATED = N_("Related to “%(title)s”, which you read recently.")
+SIMILAR_DEALS = N_("In similar deals, %(count)s people who read “%(title)s” went on to read this.")
 
 # Signal weights: what one unit of each signal adds to the score.
 W_STAGE_NOW = 1.0
@@ -172,6 +178,10 @@ class _Item:
     version: int
     kind: str  # pdf | video | image | office | text | link | embed
     pages: int | None
+    tags: frozenset[str] = frozenset()  # stages and "role:"-prefixed roles, for similarity
+
+    def __post_init__(self) -> None:
+        self.tags = frozenset(self.stages) | {"role:" + r for r in self.roles}
 
 
 @dataclass(slots=True)
@@ -242,44 +252,55 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(v for v in value.split(",") if v)
 
 
-def _items(session: Session, room: Room) -> list[_Item]:
-    query = (
-        sa_select(
-            col(RoomItem.id),
-            col(RoomItem.public_id),
-            col(Document.title),
-            col(RoomItem.section_id),
-            col(RoomItem.stages),
-            col(RoomItem.roles),
-            col(Document.id),
-            col(Document.current_version),
-            col(Document.kind),
-            col(Document.file_kind),
-            col(Document.link_kind),
-            col(DocumentVersion.pages),
-        )
-        .join(Document, col(Document.id) == col(RoomItem.document_id))
-        .join(
-            DocumentVersion,
-            CURRENT_VERSION,
-            isouter=True,
-        )
-        .join(Section, col(Section.id) == col(RoomItem.section_id), isouter=True)
-        .where(col(RoomItem.room_id) == room.id, col(Document.org_id) == room.org_id)
-        # The room page lists unsectioned items first, then the sections in order.
-        .order_by(
-            func.coalesce(col(Section.position), -1),
-            col(RoomItem.position),
-            col(RoomItem.id),
-        )
+# Built once with bound parameters: composing a select with joins costs more than running it.
+_ITEMS = (
+    sa_select(
+        col(RoomItem.id),
+        col(RoomItem.public_id),
+        col(Document.title),
+        col(RoomItem.section_id),
+        col(RoomItem.stages),
+        col(RoomItem.roles),
+        col(Document.id),
+        col(Document.current_version),
+        col(Document.kind),
+        col(Document.file_kind),
+        col(Document.link_kind),
+        col(DocumentVersion.pages),
     )
+    .select_from(RoomItem)
+    .join(Document, col(Document.id) == col(RoomItem.document_id))
+    .join(DocumentVersion, CURRENT_VERSION, isouter=True)
+    .join(Section, col(Section.id) == col(RoomItem.section_id), isouter=True)
+    .where(
+        col(RoomItem.room_id) == bindparam("room_id"),
+        col(Document.org_id) == bindparam("org_id"),
+    )
+    # The room page lists unsectioned items first, then the sections in order.
+    .order_by(func.coalesce(col(Section.position), -1), col(RoomItem.position), col(RoomItem.id))
+)
+
+
+def _shown_kind(kind: str, file_kind: str, link_kind: str) -> str:
+    if kind == "link":
+        return "embed" if link_kind in ("youtube", "vimeo", "loom") else "link"
+    return file_kind or "file"
+
+
+def _rows(session: Session, query: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
+    """Plain rows through the connection, without the ORM's per-row work (these reads run on
+    every panel refresh). What the ORM would do first is done here: pending changes are flushed,
+    so a dismissal or a switch made earlier in the request is seen."""
+    return session.connection().execute(query, params or {}).all()
+
+
+def _items(session: Session, room: Room) -> list[_Item]:
+    if session.autoflush:
+        session.flush()
     items = []
-    for n, row in enumerate(session.execute(query)):
+    rows = _rows(session, _ITEMS, {"room_id": room.id, "org_id": room.org_id})
+    for n, row in enumerate(rows):
         iid, pid, title, section, stages, roles, doc, version, kind, fkind, lkind, pages = row
-        if kind == "link":
-            shown = "embed" if lkind in ("youtube", "vimeo", "loom") else "link"
-        else:
-            shown = fkind or "file"
         items.append(
             _Item(
                 iid,
@@ -291,8 +312,31 @@ def _items(session: Session, room: Room) -> list[_Item]:
                 _split(roles),
                 doc,
                 version,
-                shown,
+                _shown_kind(kind, fkind, lkind),
                 pages,
+            )
+        )
+    return items
+
+
+def _items_from(listing: RoomContent) -> list[_Item]:
+    """The same items from the room page's own listing (no query)."""
+    items = []
+    for n, view in enumerate(listing.items):
+        record, document = view.item, view.document
+        items.append(
+            _Item(
+                record.id,
+                record.public_id,
+                document.title,
+                n,
+                record.section_id,
+                _split(record.stages),
+                _split(record.roles),
+                document.id,
+                document.current_version,
+                _shown_kind(document.kind, document.file_kind, document.link_kind),
+                view.version.pages if view.version is not None else None,
             )
         )
     return items
@@ -306,52 +350,49 @@ def _completion(item: _Item, pages_done: int, video_seconds: int, duration: int)
     return None
 
 
-def _stats(
-    session: Session, room: Room, items: dict[int, _Item], invite_ids: Iterable[int]
-) -> dict[int, dict[int, _Stat]]:
-    """invite id -> item id -> what the rollups hold (one query over the room's rollups);
-    the first of `invite_ids` is the viewer, the others colleagues."""
-    ids = list(invite_ids)
-    out: dict[int, dict[int, _Stat]] = defaultdict(dict)
-    if not ids:
-        return out
-    query = sa_select(
-        col(ViewerItemStat.invite_id),
+_OWN = (
+    sa_select(
         col(ViewerItemStat.room_item_id),
         col(ViewerItemStat.active_seconds),
-        col(ViewerItemStat.opens),
-        col(ViewerItemStat.clicks),
+        col(ViewerItemStat.opens) + col(ViewerItemStat.clicks) + col(ViewerItemStat.downloads),
         col(ViewerItemStat.downloads),
         col(ViewerItemStat.pages_done),
         col(ViewerItemStat.video_seconds),
         col(ViewerItemStat.duration),
         col(ViewerItemStat.last_at),
-    ).where(
-        col(ViewerItemStat.room_id) == room.id,
-        col(ViewerItemStat.invite_id).in_(ids),
-        # Colleagues' glances are not a signal; all of the viewer's own rows are (consumed).
-        (col(ViewerItemStat.invite_id) == ids[0])
-        | (col(ViewerItemStat.active_seconds) >= MEANINGFUL_SECONDS),
+        col(ItemSeen.version_seen),
     )
-    for (
-        invite_id,
-        item_id,
-        active,
-        opens,
-        clicks,
-        downloads,
-        done,
-        vsec,
-        dur,
-        last,
-    ) in session.execute(query):
+    .select_from(ViewerItemStat)
+    .join(
+        ItemSeen,
+        (col(ItemSeen.invite_id) == col(ViewerItemStat.invite_id))
+        & (col(ItemSeen.room_item_id) == col(ViewerItemStat.room_item_id)),
+        isouter=True,
+    )
+    .where(
+        col(ViewerItemStat.room_id) == bindparam("room_id"),
+        col(ViewerItemStat.invite_id) == bindparam("invite_id"),
+    )
+)
+
+
+def _own(
+    session: Session, room: Room, invite: Invite, items: dict[int, _Item]
+) -> tuple[dict[int, _Stat], dict[int, int | None]]:
+    """What the rollups hold about this viewer, per item, and the version they last opened
+    (one query: an item's version only matters once it was read)."""
+    own: dict[int, _Stat] = {}
+    seen: dict[int, int | None] = {}
+    params = {"room_id": room.id, "invite_id": invite.id}
+    for item_id, active, activity, downloads, done, vsec, dur, last, version in _rows(
+        session, _OWN, params
+    ):
         item = items.get(item_id)
         if item is None:
             continue
-        out[invite_id][item_id] = _Stat(
-            active, opens + clicks + downloads, downloads, _completion(item, done, vsec, dur), last
-        )
-    return out
+        own[item_id] = _Stat(active, activity, downloads, _completion(item, done, vsec, dur), last)
+        seen[item_id] = version
+    return own, seen
 
 
 def consumed(item: _Item, stat: _Stat | None) -> bool:
@@ -395,13 +436,6 @@ def _viewer_state(session: Session, invite: Invite) -> SuggestionViewer | None:
     ).first()
 
 
-def _item_states(session: Session, invite: Invite) -> dict[int, SuggestionItem]:
-    return {
-        s.room_item_id: s
-        for s in session.exec(select(SuggestionItem).where(SuggestionItem.invite_id == invite.id))
-    }
-
-
 def _pins(session: Session, room: Room) -> list[SuggestionPin]:
     return list(
         session.exec(
@@ -412,7 +446,87 @@ def _pins(session: Session, room: Room) -> list[SuggestionPin]:
     )
 
 
-_co_cache: dict[tuple[str, frozenset[int], frozenset[int]], tuple[float, dict]] = {}
+@dataclass(slots=True)
+class _State:
+    """One viewer and one item's suggestion row, as plain values."""
+
+    room_item_id: int
+    grp: str = ""
+    impressions: int = 0
+    since_open: int = 0
+    first_shown_at: datetime | None = None
+    last_shown_at: datetime | None = None
+    rest_until: datetime | None = None
+    dismissed_at: datetime | None = None
+    base_activity: int = 0
+    base_seconds: int = 0
+    mark_activity: int = 0
+    mark_seconds: int = 0
+
+
+_STATE_COLUMNS = list(_State.__slots__)  # type: ignore[attr-defined]
+_STATES = sa_select(*[col(getattr(SuggestionItem, f)) for f in _STATE_COLUMNS]).where(
+    col(SuggestionItem.invite_id) == bindparam("invite_id")
+)
+
+
+@dataclass(slots=True)
+class _ViewerRow:
+    off: bool = False
+    holdout: bool = False
+    last_set: str = ""
+    held_back: str = ""
+    updated_at: datetime | None = None
+
+
+_VIEWER = sa_select(
+    col(SuggestionViewer.off),
+    col(SuggestionViewer.holdout),
+    col(SuggestionViewer.last_set),
+    col(SuggestionViewer.held_back),
+    col(SuggestionViewer.updated_at),
+).where(col(SuggestionViewer.invite_id) == bindparam("invite_id"))
+_PINS = (
+    sa_select(
+        col(SuggestionPin.room_item_id), col(SuggestionPin.invite_id), col(SuggestionPin.role)
+    )
+    .where(col(SuggestionPin.room_id) == bindparam("room_id"))
+    .order_by(col(SuggestionPin.id))
+)
+
+
+@dataclass
+class _Loaded:
+    """What one panel request reads about the viewer, once, for the ranking and the recording."""
+
+    viewer: _ViewerRow | None
+    states: dict[int, _State]
+    # Filled by the ranking, for the recording: the items, and the viewer's rollups.
+    by_id: dict[int, _Item] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)  # public id -> id
+    own: dict[int, _Stat] | None = None
+
+
+def _load(session: Session, invite: Invite) -> _Loaded:
+    if session.autoflush:
+        session.flush()
+    found = _rows(session, _VIEWER, {"invite_id": invite.id})
+    viewer = _ViewerRow(*found[0]) if found else None
+    states = {row[0]: _State(*row) for row in _rows(session, _STATES, {"invite_id": invite.id})}
+    return _Loaded(viewer, states)
+
+
+@dataclass
+class _CoReads:
+    """Other deals' reading of this room's documents: who read what, and when first."""
+
+    at: float
+    people: dict[int, dict[int, Any]]  # person -> document -> first read (comparable only)
+    readers: dict[int, list[int]]  # document -> people who read it
+    by_source: dict[int, dict[int, int]] = field(default_factory=dict)  # memo, see _co_counts
+
+
+_co_cache: dict[tuple[str, frozenset[int]], _CoReads] = {}
 _co_lock = threading.Lock()
 
 
@@ -422,96 +536,139 @@ def _co_engagement(
     """document id in this room -> (people, source document id): in the org's other rooms, how
     many people who spent time on one of `mine` later spent time on it. Counts only.
 
-    Other deals' aggregates do not need to be fresh to the second (the viewer's own reading
-    is: it changes `mine`, hence the key), so a result is reused for a minute per process."""
+    Other deals' reading does not need to be fresh to the second, so it is read once a minute
+    per room and process and shared by every viewer of the room; this viewer's own reading
+    (`mine`) is applied to it on every call, so what they just read moves the result at once."""
     if not mine:
         return {}
     mine_docs = {i.document_id for i in mine}
-    docs = {i.document_id for i in items} - mine_docs
-    if not docs:
+    all_docs = frozenset(i.document_id for i in items)
+    if not all_docs - mine_docs:
         return {}
-    key = (room.public_id, frozenset(mine_docs), frozenset(docs))
+    key = (room.public_id, all_docs)
     clock = time.monotonic()
     with _co_lock:
-        hit = _co_cache.get(key)
-        if hit is not None and clock - hit[0] < CO_CACHE_SECONDS:
-            return hit[1]
-    best = _co_read(session, room, mine_docs, docs)
-    with _co_lock:
-        if len(_co_cache) > 4096:
-            _co_cache.clear()
-        _co_cache[key] = (clock, best)
+        reads = _co_cache.get(key)
+    if reads is None or clock - reads.at >= CO_CACHE_SECONDS:
+        reads = _co_read(session, room, all_docs, clock)
+        with _co_lock:
+            if len(_co_cache) > 1024:
+                _co_cache.clear()
+            _co_cache[key] = reads
+    best: dict[int, tuple[int, int]] = {}
+    for source in sorted(mine_docs):
+        for target, count in _co_counts(reads, source).items():
+            if target in mine_docs:
+                continue
+            # Two people at least: one person's path could identify them.
+            if count >= 2 and count > best.get(target, (0, 0))[0]:
+                best[target] = (count, source)
     return best
 
 
-def _co_read(
-    session: Session, room: Room, mine_docs: set[int], docs: set[int]
-) -> dict[int, tuple[int, int]]:
-    # One read of the other deals' rollups for this room's documents, combined here: cheaper
-    # than a self-join of the rollups, which has no index to pair rows by person.
+def _co_read(session: Session, room: Room, docs: frozenset[int], clock: float) -> _CoReads:
+    # One read of the other deals' rollups for this room's documents, combined in Python:
+    # cheaper than a self-join of the rollups, which has no index to pair rows by person.
+    # The first reads are only compared with each other, so they come back as the database
+    # has them (fixed-width ISO text on SQLite, the driver's datetimes on PostgreSQL): turning
+    # thousands of them into aware datetimes cost more than the query.
+    first = type_coerce(col(ViewerItemStat.first_at), String)
     query = (
-        sa_select(
-            col(ViewerItemStat.invite_id), col(RoomItem.document_id), col(ViewerItemStat.first_at)
-        )
+        sa_select(col(ViewerItemStat.invite_id), col(RoomItem.document_id), first)
         .join(RoomItem, col(RoomItem.id) == col(ViewerItemStat.room_item_id))
         .where(
             col(ViewerItemStat.org_id) == room.org_id,
             col(ViewerItemStat.room_id) != room.id,
             col(ViewerItemStat.active_seconds) >= MEANINGFUL_SECONDS,
-            col(RoomItem.document_id).in_(mine_docs | docs),
+            col(RoomItem.document_id).in_(docs),
         )
     )
-    people: dict[int, dict[int, datetime | None]] = defaultdict(dict)
-    for invite_id, document_id, first_at in session.execute(query):
+    people: dict[int, dict[int, Any]] = defaultdict(dict)
+    readers: dict[int, list[int]] = defaultdict(list)
+    for invite_id, document_id, first_at in _rows(session, query):
+        if document_id not in people[invite_id]:
+            readers[document_id].append(invite_id)
         people[invite_id][document_id] = first_at
-    pairs: dict[tuple[int, int], int] = defaultdict(int)
-    for read in people.values():
-        sources = [(d, at) for d, at in read.items() if d in mine_docs]
-        if not sources:
-            continue
+    return _CoReads(clock, dict(people), dict(readers))
+
+
+def _co_counts(reads: _CoReads, source: int) -> dict[int, int]:
+    """document -> people who read `source` and then (or at the same time) that document."""
+    found = reads.by_source.get(source)
+    if found is not None:
+        return found
+    counts: dict[int, int] = defaultdict(int)
+    for person in reads.readers.get(source, ()):
+        read = reads.people[person]
+        source_at = read[source]
         for target, target_at in read.items():
-            if target not in docs:
+            if target == source:
                 continue
-            for source, source_at in sources:
-                if source_at is None or target_at is None or target_at >= source_at:
-                    pairs[(source, target)] += 1
-    best: dict[int, tuple[int, int]] = {}
-    for (source, target), count in pairs.items():
-        if count >= 2 and count > best.get(target, (0, 0))[0]:  # one person is an identity
-            best[target] = (count, source)
-    return best
+            if source_at is None or target_at is None or target_at >= source_at:
+                counts[target] += 1
+    reads.by_source[source] = found = dict(counts)
+    return found
 
 
-def _committee(
-    session: Session, room: Room, colleagues: list[_Person]
-) -> dict[int, tuple[datetime | None, list[tuple[int, _Person]]]]:
-    """item id -> (the latest colleague read, [(active seconds, colleague)]): two narrow
-    queries (the dates grouped per item), as this runs on every panel refresh."""
+@dataclass(frozen=True, slots=True)
+class _Readers:
+    """Colleagues' reading of one item, summed in the database."""
+
+    total: int  # active seconds, all colleagues
+    latest: datetime | None
+    count: int  # colleagues who read it
+    top_seconds: int  # the one who read it most ...
+    top: _Person  # ... and who that is
+
+
+# Each item's top reader comes out of the same GROUP BY as the sums: the largest of
+# (seconds << 32) + invite id is the top reader's seconds and id (ties: the later invite).
+_TOP_KEY = cast(col(ViewerItemStat.active_seconds), BigInteger) * 4294967296 + col(
+    ViewerItemStat.invite_id
+)
+_COMMITTEE = (
+    sa_select(
+        col(ViewerItemStat.room_item_id),
+        func.sum(col(ViewerItemStat.active_seconds)),
+        func.max(col(ViewerItemStat.last_at)),
+        func.count(),
+        func.max(_TOP_KEY),
+    )
+    .where(
+        col(ViewerItemStat.room_id) == bindparam("room_id"),
+        col(ViewerItemStat.invite_id).in_(bindparam("people", expanding=True)),
+        col(ViewerItemStat.active_seconds) >= MEANINGFUL_SECONDS,
+    )
+    .group_by(col(ViewerItemStat.room_item_id))
+)
+
+
+def _committee(session: Session, room: Room, colleagues: list[_Person]) -> dict[int, _Readers]:
+    """item id -> what colleagues read of it: one query, one row per item, summed in the
+    database (not every colleague's rollup row: a room page refreshes this every 15 s)."""
     if not colleagues:
         return {}
     people = {p.id: p for p in colleagues}
-    where = (
-        col(ViewerItemStat.room_id) == room.id,
-        col(ViewerItemStat.invite_id).in_(people),
-        col(ViewerItemStat.active_seconds) >= MEANINGFUL_SECONDS,
-    )
-    latest = dict(
-        session.execute(
-            sa_select(col(ViewerItemStat.room_item_id), func.max(col(ViewerItemStat.last_at)))
-            .where(*where)
-            .group_by(col(ViewerItemStat.room_item_id))
-        ).all()
-    )
-    readers: dict[int, list[tuple[int, _Person]]] = defaultdict(list)
-    for item_id, invite_id, active in session.execute(
-        sa_select(
-            col(ViewerItemStat.room_item_id),
-            col(ViewerItemStat.invite_id),
-            col(ViewerItemStat.active_seconds),
-        ).where(*where)
-    ):
-        readers[item_id].append((active, people[invite_id]))
-    return {item_id: (latest.get(item_id), found) for item_id, found in readers.items()}
+    out = {}
+    params = {"room_id": room.id, "people": list(people)}
+    for item_id, total, latest, count, top in _rows(session, _COMMITTEE, params):
+        if isinstance(latest, str):  # defensive: a driver handing the aggregate back as text
+            latest = _parse_stored(latest)
+        top = int(top)
+        person = people.get(top & 0xFFFFFFFF)
+        if person is not None:
+            out[item_id] = _Readers(int(total), latest, count, top >> 32, person)
+    return out
+
+
+def _parse_stored(value: str) -> datetime | None:
+    from datetime import UTC
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- the ranker
@@ -538,13 +695,78 @@ def suggest(
     holdout_percent: int = 10,
     now: datetime | None = None,
     seller_name: str = "",
+    listing: RoomContent | None = None,
+    people: Sequence[Invite] | None = None,
 ) -> Suggestions:
-    """What this viewer would see now (reads only; `show()` records an impression)."""
-    now = now or utcnow()
-    items = _items(session, room)
+    """What this viewer would see now (reads only; `panel()` records an impression).
+
+    A page that has already read the room's items (`listing`, from content.room_content) and
+    its people (`people`, every invite of the room) passes them in, so they are not read again.
+    """
+    return _rank(
+        session,
+        room,
+        invite,
+        _load(session, invite),
+        half_life_days=half_life_days,
+        holdout_percent=holdout_percent,
+        now=now or utcnow(),
+        seller_name=seller_name,
+        listing=listing,
+        people=people,
+    )
+
+
+def _colleagues(
+    session: Session, room: Room, invite: Invite, people: Sequence[Invite] | None
+) -> list[_Person]:
+    """The room's other people at the viewer's company (as analytics.company sees it)."""
+    if people is None:
+        rows = _rows(
+            session,
+            sa_select(col(Invite.id), col(Invite.name), col(Invite.email), col(Invite.role)).where(
+                col(Invite.room_id) == room.id,
+                col(Invite.id) != invite.id,
+                col(Invite.revoked_at).is_(None),
+            ),
+        )
+    else:
+        rows = [
+            (p.id, p.name, p.email, p.role)
+            for p in people
+            if p.id != invite.id and p.revoked_at is None and p.room_id == room.id
+        ]
+    domains = room.domains
+    mine_company = company(room, invite)
+    return [
+        _Person(pid, name or email, prole, email)
+        for pid, name, email, prole in rows
+        if (
+            room.buyer_company
+            if not domains or email.rpartition("@")[2].lower() in domains
+            else email.rpartition("@")[2].lower()
+        )
+        == mine_company
+    ]
+
+
+def _rank(
+    session: Session,
+    room: Room,
+    invite: Invite,
+    loaded: _Loaded,
+    *,
+    half_life_days: int,
+    holdout_percent: int,
+    now: datetime,
+    seller_name: str,
+    listing: RoomContent | None,
+    people: Sequence[Invite] | None,
+) -> Suggestions:
+    items = _items(session, room) if listing is None else _items_from(listing)
     by_id = {i.id: i for i in items}
-    viewer = _viewer_state(session, invite)
-    states = _item_states(session, invite)
+    loaded.by_id, loaded.ids = by_id, {i.public_id: i.id for i in items}
+    viewer, states = loaded.viewer, loaded.states
     dismissed = {i for i, s in states.items() if s.dismissed_at is not None}
     seller = seller_name or _("your contact")
     if viewer is not None and viewer.off:
@@ -560,34 +782,8 @@ def suggest(
             off=True,
         )
     paused = invite.tracking_paused_at is not None
-    # Colleagues: the room's other people at the viewer's company (as analytics.company sees
-    # it), read as plain columns: a room page refreshes this every 15 s for every viewer.
-    domains = room.domains
-    mine_company = company(room, invite)
-    colleagues = [
-        _Person(pid, name or email, prole, email)
-        for pid, name, email, prole in session.execute(
-            sa_select(col(Invite.id), col(Invite.name), col(Invite.email), col(Invite.role)).where(
-                col(Invite.room_id) == room.id,
-                col(Invite.id) != invite.id,
-                col(Invite.revoked_at).is_(None),
-            )
-        )
-        if (
-            room.buyer_company
-            if not domains or email.rpartition("@")[2].lower() in domains
-            else email.rpartition("@")[2].lower()
-        )
-        == mine_company
-    ]
-    own = _stats(session, room, by_id, [pk(invite)]).get(pk(invite), {})
-    seen = dict(
-        session.execute(
-            sa_select(col(ItemSeen.room_item_id), col(ItemSeen.version_seen)).where(
-                col(ItemSeen.invite_id) == invite.id
-            )
-        ).all()
-    )
+    own, seen = _own(session, room, invite, by_id)
+    loaded.own = own
     updated: set[int] = set()
     eligible: list[_Item] = []
     for item in items:
@@ -597,7 +793,7 @@ def suggest(
         if state is not None and state.rest_until is not None and state.rest_until > now:
             continue
         if consumed(item, own.get(item.id)):
-            if seen.get(item.id, item.version) >= item.version:
+            if (seen.get(item.id) or item.version) >= item.version:
                 continue
             updated.add(item.id)  # consumed, but a newer version replaced what was read (P2)
         eligible.append(item)
@@ -622,6 +818,7 @@ def suggest(
             _("Shown in the order %(seller)s arranged.", seller=seller),
             holdout=True,
         )
+    colleagues = [] if paused else _colleagues(session, room, invite, people)
     scored = [_Scored(i) for i in eligible]
     stage = _stage_now(room)
     stage_index = TAG_STAGES.index(stage)
@@ -631,7 +828,7 @@ def suggest(
     covered = sum(1 for i in now_items if consumed(i, own.get(i.id)))
     progressed = not paused and bool(now_items) and covered / len(now_items) >= 0.6
     role = invite.role if invite.role in BUYER_ROLES else ""
-    pins = _pins(session, room)
+    pins = _rows(session, _PINS, {"room_id": room.id})
     n = len(items)
     # The same words for every item: translated once, not once per item.
     stage_label = label(stage, "stage")
@@ -652,12 +849,12 @@ def suggest(
             s.add(W_ROLE, for_role)
         elif role and item.roles:
             s.add(W_ROLE_OTHER)
-        for pin in pins:
-            if pin.room_item_id != item.id:
+        for pin_item, pin_invite, pin_role in pins:
+            if pin_item != item.id:
                 continue
-            if pin.invite_id == invite.id:
+            if pin_invite == invite.id:
                 s.add(W_PIN_PERSON, _("%(seller)s picked this for you.", seller=seller))
-            elif pin.invite_id is None and role and pin.role == role:
+            elif pin_invite is None and role and pin_role == role:
                 s.add(
                     W_PIN_ROLE,
                     _(
@@ -722,13 +919,12 @@ def _personal(
     and other deals' (counts only). Never used while tracking is paused."""
     by_id = {i.id: i for i in items}
     # Own interest: minutes on each item, halved every half-life since the last read (P3).
-    interest: list[tuple[_Item, float, set[str]]] = []
+    interest: list[tuple[_Item, float, frozenset[str]]] = []
     for item_id, stat in own.items():
         if stat.active >= MEANINGFUL_SECONDS:
             weight = min(stat.active, 1800) / 60 * _decay(stat.last_at, now, half_life_days)
             source = by_id[item_id]
-            tags = set(source.stages) | {"role:" + r for r in source.roles}
-            interest.append((source, weight, tags))
+            interest.append((source, weight, source.tags))
     # What matters is what they read most and lately: the strongest few, not every glance.
     interest = sorted(interest, key=lambda e: -e[1])[:INTEREST_SOURCES]
     reading = [i for i, _w, _t in interest[:CO_SOURCES]]
@@ -741,7 +937,7 @@ def _personal(
         if item.id in updated:
             s.add(W_UPDATED, updated_text)
         best_source, total = None, 0.0
-        tags = set(item.stages) | {"role:" + r for r in item.roles}
+        tags = item.tags
         for source, weight, source_tags in interest:
             if source.id == item.id:
                 continue
@@ -756,16 +952,11 @@ def _personal(
             value = W_INTEREST * math.log1p(total)
             reason = None
             if value >= 0.15:
-                reason = functools.partial(
-                    _,
-                    "Related to “%(title)s”, which you read recently.",
-                    title=best_source[0].title,
-                )
+                reason = functools.partial(_, RELATED, title=best_source[0].title)
             s.add(value, reason)
-        found_readers = committee.get(item.id)
-        if found_readers:
-            latest, readers = found_readers
-            minutes_now = sum(a for a, _p in readers) * _decay(latest, now, half_life_days) / 60
+        readers = committee.get(item.id)
+        if readers is not None:
+            minutes_now = readers.total * _decay(readers.latest, now, half_life_days) / 60
             s.add(W_COMMITTEE * math.log1p(minutes_now), functools.partial(_colleague, readers))
         found = co.get(item.document_id)
         if found is not None:
@@ -774,35 +965,29 @@ def _personal(
             if origin is not None:
                 s.add(
                     W_CO * math.log1p(people),
-                    functools.partial(
-                        _,
-                        "In similar deals, %(count)s people who read “%(title)s” went on to "
-                        "read this.",
-                        count=people,
-                        title=origin.title,
-                    ),
+                    functools.partial(_, SIMILAR_DEALS, count=people, title=origin.title),
                 )
 
 
-def _colleague(readers: list[tuple[int, _Person]]) -> str:
-    best_active, top = max(readers, key=lambda r: r[0])
+def _colleague(readers: _Readers) -> str:
+    top = readers.top
     who = top.display_name
     if top.role:
         who = _("%(name)s (%(role)s)", name=who, role=label(top.role, "buyer_role"))
-    if len(readers) == 1:
+    if readers.count == 1:
         return _(
             "Your colleague %(who)s spent %(minutes)s min on this.",
             who=who,
-            minutes=_minutes(best_active),
+            minutes=_minutes(readers.top_seconds),
         )
     return ngettext(
         "Your colleague %(who)s spent %(minutes)s min on this, and %(num)d other "
         "colleague read it too.",
         "Your colleague %(who)s spent %(minutes)s min on this, and %(num)d other "
         "colleagues read it too.",
-        len(readers) - 1,
+        readers.count - 1,
         who=who,
-        minutes=_minutes(best_active),
+        minutes=_minutes(readers.top_seconds),
     )
 
 
@@ -876,22 +1061,35 @@ def panel(
     record: bool = True,
     seller_name: str = "",
     now: datetime | None = None,
+    listing: RoomContent | None = None,
+    people: Sequence[Invite] | None = None,
+    defer: Callable[[Callable[[Session], None]], None] | None = None,
 ) -> Suggestions:
     """What the "Suggested for you" panel shows now. A fresh display (`refresh=False`) never
     repeats the previous set when there are others; a refresh of a panel already on screen
     (`refresh=True`) changes it only when the ranking changed. With `record`, what is newly
-    on screen counts as an impression (the API asks with `record=False`)."""
+    on screen counts as an impression (the API asks with `record=False`). `listing` and
+    `people`: see `suggest`.
+
+    `defer`: the recording is handed to it (a function of a session) instead of written in
+    `session`: a page read in a read transaction writes it in a short one of its own after it
+    (on SQLite, a read transaction that starts writing fails when another connection wrote
+    in between, and the tracking writer writes every few hundred milliseconds)."""
     now = now or utcnow()
-    found = suggest(
+    loaded = _load(session, invite)
+    found = _rank(
         session,
-        room=room,
-        invite=invite,
+        room,
+        invite,
+        loaded,
         half_life_days=half_life_days,
         holdout_percent=holdout_percent,
         now=now,
         seller_name=seller_name,
+        listing=listing,
+        people=people,
     )
-    viewer = _viewer_state(session, invite)
+    viewer = loaded.viewer
     last = _split(viewer.last_set) if viewer is not None else ()
     held_back = viewer.held_back if viewer is not None else ""
     if refresh and last:
@@ -900,77 +1098,123 @@ def panel(
         found, held_back = _rotate(found, last)
     _words(found)
     if record:
-        viewer = _record(session, room, invite, viewer, found, last, refresh, now)
-        viewer.held_back = held_back
+        write = functools.partial(
+            _record,
+            shown=_Shown(
+                room.org_id,
+                pk(room),
+                pk(invite),
+                invite.tracking_paused_at is not None,
+                found,
+                tuple(last),
+                refresh,
+                held_back,
+                now,
+            ),
+            loaded=loaded,
+        )
+        if defer is None:
+            write(session)
+        else:
+            defer(write)
     return found
 
 
-def _record(
+@dataclass(frozen=True)
+class _Shown:
+    """One display of the panel, as plain values, to be recorded now or after the request."""
+
+    org_id: int
+    room_id: int
+    invite_id: int
+    paused: bool
+    found: Suggestions
+    last: tuple[str, ...]
+    refresh: bool
+    held_back: str
+    now: datetime
+
+
+def _upsert(
     session: Session,
-    room: Room,
-    invite: Invite,
-    viewer: SuggestionViewer | None,
-    found: Suggestions,
-    last: Sequence[str],
-    refresh: bool,
-    now: datetime,
-) -> SuggestionViewer:
-    shown = [s.content_id for s in found.items]
-    if viewer is None:
-        viewer = SuggestionViewer(
-            org_id=room.org_id, room_id=pk(room), invite_id=pk(invite), holdout=found.holdout
+    model: type[SQLModel],
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    changed: Sequence[str],
+) -> None:
+    """Insert `rows`, or set the `changed` columns of the stored ones with the same `keys`: one
+    statement for any number of rows (both databases speak ON CONFLICT)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    connection = session.connection()
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={c: statement.excluded[c] for c in changed}
+    )
+    connection.execute(statement)
+
+
+def _record(session: Session, *, shown: _Shown, loaded: _Loaded) -> None:
+    """What is on screen now: the viewer's last set, and an impression for each item newly
+    shown (unless tracking is paused). At most two statements, whatever the number of items."""
+    found, last, refresh, held_back, now = (
+        shown.found,
+        shown.last,
+        shown.refresh,
+        shown.held_back,
+        shown.now,
+    )
+    on_screen = [s.content_id for s in found.items]
+    viewer = loaded.viewer
+    new_set = ",".join(on_screen)
+    if viewer is None or viewer.last_set != new_set or viewer.held_back != held_back:
+        updated_at = now if viewer is None or viewer.last_set != new_set else viewer.updated_at
+        row: dict[str, Any] = {
+            "invite_id": shown.invite_id,
+            "org_id": shown.org_id,
+            "room_id": shown.room_id,
+            "off": False,
+            "holdout": found.holdout,  # kept from the first impression on
+            "last_set": new_set,
+            "held_back": held_back,
+            "updated_at": updated_at,
+        }
+        # The switch and the holdout group are never changed here, once stored.
+        _upsert(
+            session,
+            SuggestionViewer,
+            [row],
+            ["invite_id"],
+            ("last_set", "held_back", "updated_at"),
         )
-        session.add(viewer)
-    if viewer.last_set != ",".join(shown):
-        viewer.last_set, viewer.updated_at = ",".join(shown), now
-    if invite.tracking_paused_at is not None or found.off:
-        return viewer  # nothing about a paused viewer is counted; "off" suggests nothing
-    fresh = [c for c in shown if not (refresh and c in last)]
-    if not fresh:
-        return viewer
-    items = {
-        public_id: item_id
-        for item_id, public_id in session.execute(
-            sa_select(col(RoomItem.id), col(RoomItem.public_id)).where(
-                col(RoomItem.room_id) == room.id, col(RoomItem.public_id).in_(fresh)
-            )
-        )
-    }
-    now_stats = {
-        item_id: (active, opens + clicks + downloads)
-        for item_id, active, opens, clicks, downloads in session.execute(
-            sa_select(
-                col(ViewerItemStat.room_item_id),
-                col(ViewerItemStat.active_seconds),
-                col(ViewerItemStat.opens),
-                col(ViewerItemStat.clicks),
-                col(ViewerItemStat.downloads),
-            ).where(
-                col(ViewerItemStat.invite_id) == invite.id,
-                col(ViewerItemStat.room_item_id).in_(items.values()),
-            )
-        )
-    }
-    states = _item_states(session, invite)
+        if viewer is None:
+            loaded.viewer = _ViewerRow(False, found.holdout, new_set, held_back, updated_at)
+        else:
+            viewer.last_set, viewer.held_back, viewer.updated_at = new_set, held_back, updated_at
+    if shown.paused or found.off:
+        return  # nothing about a paused viewer is counted; "off" suggests nothing
+    fresh = [c for c in on_screen if not (refresh and c in last)]
+    own = loaded.own or {}  # read by the ranking on every path that reaches here
     group = "holdout" if found.holdout else "suggested" if found.mode == "personalized" else "other"
+    rows = []
     for public_id in fresh:
-        item_id = items.get(public_id)
+        item_id = loaded.ids.get(public_id)
         if item_id is None:
             continue
-        seconds, activity = now_stats.get(item_id, (0, 0))
-        state = states.get(item_id)
+        stat = own.get(item_id)
+        seconds, activity = (stat.active, stat.activity) if stat is not None else (0, 0)
+        state = loaded.states.get(item_id)
         if state is None:
-            state = SuggestionItem(
-                org_id=room.org_id,
-                room_id=pk(room),
-                invite_id=pk(invite),
-                room_item_id=item_id,
+            state = _State(
+                item_id,
                 grp=group,
                 first_shown_at=now,
                 base_activity=activity,
                 base_seconds=seconds,
             )
-            session.add(state)
+            loaded.states[item_id] = state
         elif activity > state.mark_activity or seconds > state.mark_seconds:
             state.since_open = 0  # opened since it was last shown: the cap starts again
         elif state.last_shown_at is not None and now - state.last_shown_at < IMPRESSION_GAP:
@@ -981,7 +1225,19 @@ def _record(
         state.mark_activity, state.mark_seconds = activity, seconds
         if state.since_open >= CAP_IMPRESSIONS:
             state.rest_until, state.since_open = now + CAP_REST, 0
-    return viewer
+        rows.append(
+            {
+                "invite_id": shown.invite_id,
+                "room_item_id": item_id,
+                "org_id": shown.org_id,
+                "room_id": shown.room_id,
+                **{c: getattr(state, c) for c in _STATE_COLUMNS if c != "room_item_id"},
+            }
+        )
+    if rows:
+        # The group and the dismissal are never changed by a showing.
+        changed = [c for c in _STATE_COLUMNS if c not in ("room_item_id", "grp", "dismissed_at")]
+        _upsert(session, SuggestionItem, rows, ["invite_id", "room_item_id"], changed)
 
 
 def _state_for(session: Session, room: Room, invite: Invite, item_id: str) -> SuggestionItem:
@@ -1040,6 +1296,20 @@ class PinView:
     item_id: str
     title: str
     target: str  # a person's name or a role's label
+    invite_id: str | None = None  # pinned for this person ...
+    role: str | None = None  # ... or for everyone with this role
+    created_at: datetime | None = None
+
+    def api(self) -> dict[str, object]:
+        return {
+            "id": self.public_id,
+            "content_id": self.item_id,
+            "title": self.title,
+            "invite_id": self.invite_id,
+            "role": self.role,
+            "target": self.target,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
 
 
 def pin(
@@ -1065,7 +1335,11 @@ def pin(
         role = target
     elif isinstance(target, str) and has_prefix(target, "inv"):
         invite = session.exec(
-            select(Invite).where(Invite.room_id == room.id, Invite.public_id == target)
+            select(Invite).where(
+                Invite.room_id == room.id,
+                Invite.public_id == target,
+                col(Invite.revoked_at).is_(None),
+            )
         ).first()
     if invite is None and not role:
         errors["target"] = _("Choose a person or a role.")
@@ -1113,16 +1387,38 @@ def list_pins(session: Session, *, room: Room) -> list[PinView]:
         item = items.get(row.room_item_id)
         if item is None:
             continue
+        person = people.get(row.invite_id) if row.invite_id is not None else None
         if row.invite_id is not None:
-            person = people.get(row.invite_id)
             target = person.display_name if person is not None else ""
         else:
             target = label(row.role, "buyer_role")
-        out.append(PinView(row.public_id, item.public_id, item.title, target))
+        out.append(
+            PinView(
+                row.public_id,
+                item.public_id,
+                item.title,
+                target,
+                invite_id=person.public_id if person is not None else None,
+                role=row.role or None,
+                created_at=row.created_at,
+            )
+        )
     return out
 
 
+def get_pin(session: Session, *, room: Room, pin_id: str) -> PinView:
+    found = next((p for p in list_pins(session, room=room) if p.public_id == pin_id), None)
+    if found is None:
+        raise NotFound(_("No such pin in this room."))
+    return found
+
+
 # ---------------------------------------------------------------- measuring the effect (P10)
+
+
+LIFT_MIN_VIEWERS = 10  # per group: fewer people than this and a difference means nothing yet
+LIFT_MIN_SHOWN = 30  # per group: items shown
+LIFT_Z = 1.96  # two-proportion z at which an open-rate difference is unlikely to be chance
 
 
 @dataclass
@@ -1141,23 +1437,127 @@ class Arm:
     def seconds_per_viewer(self) -> float | None:
         return self.seconds / self.viewers if self.viewers else None
 
+    def api(self) -> dict[str, object]:
+        rate, per_viewer = self.open_rate, self.seconds_per_viewer
+        return {
+            "viewers": self.viewers,
+            "shown": self.shown,
+            "opened": self.opened,
+            "open_rate": None if rate is None else round(rate, 4),
+            "active_seconds": self.seconds,
+            "active_seconds_per_viewer": None if per_viewer is None else round(per_viewer, 1),
+        }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b - 1
+
 
 @dataclass
 class Lift:
     suggested: Arm
     holdout: Arm
+    rooms: int = 0  # rooms where anything was shown to either group
 
     @property
     def open_rate_lift(self) -> float | None:
-        a, b = self.suggested.open_rate, self.holdout.open_rate
-        return None if a is None or not b else a / b - 1
+        return _ratio(self.suggested.open_rate, self.holdout.open_rate)
+
+    @property
+    def time_lift(self) -> float | None:
+        """Active time after a showing, per viewer: suggested against holdout."""
+        return _ratio(self.suggested.seconds_per_viewer, self.holdout.seconds_per_viewer)
+
+    @property
+    def enough(self) -> bool:
+        """Both groups big enough that a difference could mean something (P9, P10: no fake
+        precision)."""
+        return all(
+            arm.viewers >= LIFT_MIN_VIEWERS and arm.shown >= LIFT_MIN_SHOWN
+            for arm in (self.suggested, self.holdout)
+        )
+
+    @property
+    def z(self) -> float | None:
+        """The two-proportion z of the open rates. Items shown to one person are not
+        independent, so this is generous; it is a floor for "clear", not a proof."""
+        a, b = self.suggested, self.holdout
+        if not a.shown or not b.shown:
+            return None
+        pooled = (a.opened + b.opened) / (a.shown + b.shown)
+        spread = math.sqrt(pooled * (1 - pooled) * (1 / a.shown + 1 / b.shown))
+        if not spread:
+            return None
+        return (a.opened / a.shown - b.opened / b.shown) / spread
+
+    @property
+    def clear(self) -> bool:
+        z = self.z
+        return self.enough and z is not None and abs(z) >= LIFT_Z
+
+    @property
+    def note(self) -> str:
+        """One plain sentence on what the figures allow one to say."""
+        a, b = self.suggested, self.holdout
+        if not a.shown and not b.shown:
+            return _("No suggestions have been shown yet, so there is nothing to measure.")
+        if not self.enough:
+            return _(
+                "Too few to tell yet: %(suggested)s people saw suggestions and %(holdout)s "
+                "are in the holdout; each group needs at least %(viewers)s people and "
+                "%(items)s items shown before a difference means anything.",
+                suggested=a.viewers,
+                holdout=b.viewers,
+                viewers=LIFT_MIN_VIEWERS,
+                items=LIFT_MIN_SHOWN,
+            )
+        if not self.clear:
+            return _(
+                "No clear difference yet: the open rates differ by less than chance alone "
+                "could explain."
+            )
+        lift_ = self.open_rate_lift
+        if lift_ is None:
+            return _("Suggested items were opened; the holdout opened none.")
+        if lift_ > 0:
+            return _(
+                "Suggested items were opened %(percent)s%% more often than the holdout's.",
+                percent=round(lift_ * 100),
+            )
+        return _(
+            "Suggested items were opened %(percent)s%% less often than the holdout's.",
+            percent=round(-lift_ * 100),
+        )
+
+    def api(self) -> dict[str, object]:
+        open_lift, time_lift = self.open_rate_lift, self.time_lift
+        return {
+            "rooms": self.rooms,
+            "suggested": self.suggested.api(),
+            "holdout": self.holdout.api(),
+            "open_rate_lift": None if open_lift is None else round(open_lift, 4),
+            "active_time_lift": None if time_lift is None else round(time_lift, 4),
+            "enough_data": self.enough,
+            "clear": self.clear,
+            "note": self.note,
+        }
 
 
-def lift(session: Session, *, org_id: int, room: Room | None = None) -> Lift:
-    """Open rate and active time after a suggestion, suggested vs holdout, with the counts."""
+def lift(
+    session: Session,
+    *,
+    org_id: int,
+    room: Room | None = None,
+    room_ids: Iterable[int] | None = None,
+    owner_id: int | None = None,
+) -> Lift:
+    """Open rate and active time after a suggestion, suggested vs holdout, with the counts:
+    for one room, some rooms (`room_ids`), one seller's rooms (`owner_id`) or the whole
+    organisation (none of them). One query over the suggestion rows and their rollups."""
     query = (
         sa_select(
             col(SuggestionItem.grp),
+            col(SuggestionItem.room_id),
             col(SuggestionItem.invite_id),
             col(SuggestionItem.base_activity),
             col(SuggestionItem.base_seconds),
@@ -1180,13 +1580,29 @@ def lift(session: Session, *, org_id: int, room: Room | None = None) -> Lift:
     )
     if room is not None:
         query = query.where(col(SuggestionItem.room_id) == room.id)
+    if room_ids is not None:
+        query = query.where(col(SuggestionItem.room_id).in_(list(room_ids)))
+    if owner_id is not None:
+        query = query.join(Room, col(Room.id) == col(SuggestionItem.room_id)).where(
+            col(Room.owner_id) == owner_id
+        )
     arms = {"suggested": Arm("suggested"), "holdout": Arm("holdout")}
     viewers: dict[str, set[int]] = defaultdict(set)
-    for grp, invite_id, base_act, base_sec, opens, clicks, downloads, active in session.execute(
-        query
-    ):
+    rooms: set[int] = set()
+    for (
+        grp,
+        room_id,
+        invite_id,
+        base_act,
+        base_sec,
+        opens,
+        clicks,
+        downloads,
+        active,
+    ) in session.execute(query):
         arm = arms[grp]
         viewers[grp].add(invite_id)
+        rooms.add(room_id)
         arm.shown += 1
         activity = (opens or 0) + (clicks or 0) + (downloads or 0)
         after = max(0, (active or 0) - base_sec)
@@ -1195,7 +1611,7 @@ def lift(session: Session, *, org_id: int, room: Room | None = None) -> Lift:
         arm.seconds += after
     for grp, arm in arms.items():
         arm.viewers = len(viewers[grp])
-    return Lift(arms["suggested"], arms["holdout"])
+    return Lift(arms["suggested"], arms["holdout"], len(rooms))
 
 
 # ---------------------------------------------------------------- next best actions (seller)

@@ -14,10 +14,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from dealroom import rooms
+from dealroom import rooms, tracking
 from dealroom.db import Database, utcnow
 from dealroom.invites import Invite
-from dealroom.tracking import ActivityHour, ViewerStat
+from dealroom.tracking import ViewerStat
 
 from .browser import NewContext
 from .server import Server
@@ -49,16 +49,13 @@ def seed(server: Server, hot: str, won: str) -> None:
                 )
             )
             for days in (0, 1, 3):
-                session.add(
-                    ActivityHour(
-                        org_id=room.org_id,
-                        room_id=room.id,
-                        hour=(now - timedelta(days=days)).replace(
-                            minute=0, second=0, microsecond=0
-                        ),
-                        active_seconds=800,
-                        events=20,
-                    )
+                tracking.add_room_activity(
+                    session,
+                    org_id=room.org_id,
+                    room_id=room.id,
+                    at=now - timedelta(days=days),
+                    seconds=800,
+                    events=20,
                 )
             closed = session.exec(select(rooms.Room).where(rooms.Room.name == won)).one()
             closed.stage = "closed-won"

@@ -14,7 +14,7 @@ from dealroom import content, dashboard, rooms, scores, tracking
 from dealroom.content import Upload
 from dealroom.errors import InvalidInput
 from dealroom.pdfgen import simple_pdf
-from dealroom.tracking import ActivityHour, Beat, DropCounter, ItemDay, ItemTime, ViewerItemStat
+from dealroom.tracking import Beat, DropCounter, ItemDay, ItemTime, ViewerItemStat
 from tests import factories
 
 TODAY = date(2026, 11, 20)
@@ -23,7 +23,7 @@ PDF = simple_pdf([["p"]] * 4)
 
 
 def hour(session, room, at, seconds):
-    session.add(ActivityHour(org_id=room.org_id, room_id=room.id, hour=at, active_seconds=seconds))
+    tracking.add_room_activity(session, org_id=room.org_id, room_id=room.id, at=at, seconds=seconds)
 
 
 def test_sparklines_sum_each_rooms_utc_days_with_zeros(session):

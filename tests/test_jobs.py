@@ -4,6 +4,7 @@ and survives a failing run (the domain behaviour itself is tested with each doma
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_tracking_retention_is_scheduled_and_purges_in_a_transaction(db, monkeyp
     monkeypatch.setattr(tracking, "purge_expired", purge_expired)
     jobs = Jobs(db, None)
 
-    assert jobs.scheduler.get_job("tracking-retention") is not None
+    assert "tracking-retention" in jobs.specs
     assert jobs.purge_tracking() == 7
     assert len(calls) == 1
 
@@ -44,3 +45,63 @@ def test_retention_logs_how_many_events_went(db, monkeypatch, caplog, deleted):
     with caplog.at_level(logging.INFO, logger="dealroom.jobs"):
         Jobs(db, None).purge_tracking()
     assert f"tracking retention: {deleted} raw events" in caplog.text
+
+
+def test_kicks_work_at_once_in_the_calling_process_and_coalesce(db):
+    jobs = Jobs(db, None)
+    started, release, done = threading.Event(), threading.Event(), threading.Event()
+    runs = []
+
+    def deliver():
+        runs.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+        if len(runs) == 2:
+            done.set()
+
+    jobs.deliver_mail = deliver
+    jobs.kick_mail()  # not started: a no-op, never an error
+    assert runs == []
+
+    jobs.start()  # leader or not, this process may deliver what its requests queued
+    try:
+        jobs.kick_mail()
+        assert started.wait(10)
+        jobs.kick_mail()  # while one runs: they make one more run, not two
+        jobs.kick_mail()
+        release.set()
+        assert done.wait(10)
+    finally:
+        jobs.stop()
+    assert runs == ["dealroom-kick-mail"] * 2
+
+
+def test_every_job_is_registered_by_name_for_the_stored_schedule(db, services):
+    everything = Jobs(
+        db,
+        None,
+        mail=services.mail,
+        links=services.links,
+        storage=services.storage,
+        secret_key=services.settings.secret_key,
+    )
+    assert {
+        "mail",
+        "housekeeping",
+        "tracking-retention",
+        "chat-digests",
+        "invite-reminders",
+        "exports",
+    } <= set(everything.specs)
+    for job_id, spec in everything.specs.items():
+        assert spec.id == job_id and callable(spec.func)
+        spec.make_trigger()  # a valid APScheduler trigger
+
+
+def test_metrics_say_whether_this_process_leads(db, services):
+    from dealroom import metrics
+
+    assert "dealroom_scheduler_leader 0" in metrics.render(services)
+    services.jobs = Jobs(db, None)
+    services.jobs.leader.token = 3  # as after a won election
+    assert "dealroom_scheduler_leader 1" in metrics.render(services)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dealroom import scores, tasks
+from dealroom import scores, tasks, tracking
 from dealroom.errors import InvalidInput, PermissionDenied
 from dealroom.i18n import using
 from dealroom.scores import HealthSettings
-from dealroom.tracking import ActivityHour, ViewerStat, Visit
+from dealroom.tracking import ViewerStat, Visit
 from tests import factories
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -265,7 +265,7 @@ def stat(session, room, invite, *, seconds, last_seen, messages=0, visits=1):
 
 
 def hour(session, room, at, seconds):
-    session.add(ActivityHour(org_id=room.org_id, room_id=room.id, hour=at, active_seconds=seconds))
+    tracking.add_room_activity(session, org_id=room.org_id, room_id=room.id, at=at, seconds=seconds)
 
 
 def test_a_room_without_any_buyer_activity(session, deal):

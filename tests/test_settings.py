@@ -253,3 +253,14 @@ def test_settings_are_immutable_but_replaceable() -> None:
         settings.storage = "s3"  # type: ignore[misc]
     changed = settings.replace(base_url="https://deals.example.com")
     assert changed.https and not settings.https
+
+
+def test_scheduler_lease_settings_take_fractions_and_must_leave_room_to_renew() -> None:
+    settings = load(DEALROOM_SCHEDULER_LEASE_SECONDS="2", DEALROOM_SCHEDULER_RENEW_SECONDS="0.5")
+    assert (settings.scheduler_lease_seconds, settings.scheduler_renew_seconds) == (2.0, 0.5)
+    with pytest.raises(SettingsError, match="DEALROOM_SCHEDULER_LEASE_SECONDS must be a number"):
+        load(DEALROOM_SCHEDULER_LEASE_SECONDS="nan")
+    with pytest.raises(SettingsError, match="at most half of DEALROOM_SCHEDULER_LEASE_SECONDS"):
+        load(DEALROOM_SCHEDULER_LEASE_SECONDS="4", DEALROOM_SCHEDULER_RENEW_SECONDS="3")
+    with pytest.raises(SettingsError, match="DEALROOM_INVITE_REMINDER_DAYS must be 0 or more"):
+        load(DEALROOM_INVITE_REMINDER_DAYS="-1")

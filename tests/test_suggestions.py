@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from dealroom import content, i18n, suggestions, tracking
+from dealroom import content, i18n, invites, suggestions, tracking
 from dealroom.content import Upload
 from dealroom.db import pk, utcnow
 from dealroom.errors import InvalidInput, NotFound
@@ -339,15 +339,19 @@ def test_opening_an_item_starts_its_cap_again(world, session):
     now = utcnow()
     w.panel(now=now)
     w.panel(now=now + timedelta(minutes=1), refresh=True)
-    state = session.exec(select(SuggestionItem).where(SuggestionItem.room_item_id == deck.id)).one()
-    assert (state.impressions, state.since_open) == (1, 1)  # a refresh is not a new impression
+
+    def state():  # the panel writes its rows in one statement: read them again each time
+        query = select(SuggestionItem).where(SuggestionItem.room_item_id == deck.id)
+        return session.exec(query.execution_options(populate_existing=True)).one()
+
+    assert (state().impressions, state().since_open) == (1, 1)  # a refresh is not a new one
     w.panel(now=now + timedelta(minutes=2))
-    assert (state.impressions, state.since_open) == (1, 1)  # the same visit: the same showing
+    assert (state().impressions, state().since_open) == (1, 1)  # the same visit: one showing
     w.panel(now=now + timedelta(hours=2))
-    assert (state.impressions, state.since_open) == (2, 2)
+    assert (state().impressions, state().since_open) == (2, 2)
     tracking.record(session, invite=w.kato, event=tracking.ItemOpened(item_id=pk(deck)))
     w.panel(now=now + timedelta(hours=3))
-    assert (state.impressions, state.since_open, state.rest_until) == (3, 1, None)
+    assert (state().impressions, state().since_open, state().rest_until) == (3, 1, None)
 
 
 def test_the_panel_never_shows_the_same_set_twice_in_a_row(world):
@@ -565,3 +569,68 @@ def test_never_more_than_five_actions(session, services):
     actions = suggestions.next_actions(session, room=w.room)
     assert len(actions) == 5
     assert actions[0].text.startswith("Task “Task 7” is 8 days overdue")
+
+
+def test_lift_says_plainly_when_the_numbers_are_too_small():
+    """P9/P10: no fake precision. Small groups: "too few"; enough people but a difference chance
+    could give: "no clear difference"; only then a percentage."""
+    arm = suggestions.Arm
+    empty = suggestions.Lift(arm("suggested"), arm("holdout"))
+    assert not empty.enough and "nothing to measure" in empty.note
+    small = suggestions.Lift(arm("suggested", 40, 120, 60, 600), arm("holdout", 3, 9, 1, 10))
+    assert not small.enough and not small.clear
+    assert small.note.startswith("Too few to tell yet: 40 people saw suggestions and 3 are")
+    close = suggestions.Lift(arm("suggested", 90, 300, 60, 900), arm("holdout", 10, 30, 5, 100))
+    assert close.enough and not close.clear and close.note.startswith("No clear difference")
+    assert close.open_rate_lift == pytest.approx(0.2 / (5 / 30) - 1)
+    assert close.time_lift == pytest.approx(10 / 10 - 1)
+    clear = suggestions.Lift(arm("suggested", 90, 300, 150, 900), arm("holdout", 12, 60, 12, 60))
+    assert clear.clear and clear.note == (
+        "Suggested items were opened 150% more often than the holdout's."
+    )
+    assert clear.api()["suggested"]["open_rate"] == 0.5
+
+
+def test_the_room_pages_own_reads_give_the_same_suggestions(world, session):
+    """The buyer room page passes its item listing and people in instead of the panel reading
+    them again: same items, order, scores and reasons (own reading, colleagues, pins)."""
+    w = world
+    suzuki = w.person("suzuki@acme.example", "Suzuki", "economic_buyer")
+    w.person("gone@acme.example", "Gone")
+    w.read(suzuki, w.items[4], 300)
+    w.read(w.kato, w.items[1], 120)
+    w.read(w.kato, w.items[0], 60)
+    suggestions.pin(
+        session, room=w.room, user=w.user, item_id=w.items[6].public_id, target="champion"
+    )
+    session.flush()
+    listing = content.room_content(session, room=w.room, invite=w.kato)
+    people = invites.list_invites(session, room=w.room)
+    people[-1].revoked_at = utcnow()
+    read = w.suggest()
+    passed = w.suggest(listing=listing, people=people)
+    assert read.mode == passed.mode == "personalized"
+
+    def shape(found):
+        return [(s.content_id, round(s.score, 6), s.reasons) for s in found.items + found.rest]
+
+    assert shape(passed) == shape(read)
+    assert any("Suzuki" in r for s in read.items for r in s.reasons)
+
+
+def test_a_deferred_recording_writes_nothing_until_it_is_run(world, session):
+    """The room page (a GET, read in a read transaction) hands the impression write to a short
+    transaction of its own after the request: nothing is written before that runs."""
+    w = world
+    later = []
+    found = suggestions.panel(
+        session, room=w.room, invite=w.kato, holdout_percent=0, defer=later.append
+    )
+    assert len(found.items) == 3 and len(later) == 1
+    assert not session.exec(select(SuggestionItem)).all()
+    assert not session.exec(select(SuggestionViewer)).all()
+    later[0](session)
+    rows = session.exec(select(SuggestionItem)).all()
+    assert sorted(r.impressions for r in rows) == [1, 1, 1]
+    viewer = session.exec(select(SuggestionViewer)).one()
+    assert viewer.last_set == ",".join(ids(found))

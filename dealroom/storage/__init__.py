@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import Chunks, ObjectMissing, Storage, StorageError, StoredObject
+from .base import Chunks, ObjectMissing, Storage, StorageError, StorageFull, StoredObject
 
-__all__ = ["Chunks", "ObjectMissing", "Storage", "StorageError", "StoredObject", "make_storage"]
+__all__ = [
+    "Chunks",
+    "ObjectMissing",
+    "Storage",
+    "StorageError",
+    "StorageFull",
+    "StoredObject",
+    "make_storage",
+]
 
 
 def make_storage(settings: Any) -> Storage:

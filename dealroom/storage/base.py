@@ -1,6 +1,7 @@
 """What every storage backend offers, and the pieces they share.
 
     StorageError          backend unreachable, not writable, or a read failed
+     ├── StorageFull      no space left (disk full, quota): writes only
      └── ObjectMissing    the key is not stored (reads only; delete is idempotent)
 
 Keys are "/"-separated relative names such as ``org_x/doc_y/v1``. The same key rules apply to
@@ -30,6 +31,10 @@ class StoredObject:
 
 
 class StorageError(Exception):
+    pass
+
+
+class StorageFull(StorageError):
     pass
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -16,9 +17,13 @@ from .base import (
     ObjectMissing,
     Storage,
     StorageError,
+    StorageFull,
     StoredObject,
     validate_key,
 )
+
+# A disk or a quota that is full: the uploader is told so, not "cannot write".
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class LocalStorage(Storage):
@@ -127,4 +132,6 @@ def _writing(key: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        if exc.errno in _FULL:
+            raise StorageFull(f"no space left to write {key!r}: {exc}") from exc
         raise StorageError(f"cannot write {key!r}: {exc}") from exc

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import analytics, audit, invites, suggestions, tracking
+from .. import analytics, audit, invites, notifications, suggestions, tracking
 from ..accounts import User
 from ..db import Database, pk
 from ..i18n import _, format_duration
@@ -192,6 +192,7 @@ def viewer_erase(req: Req) -> Response:
         raise Rollback(render(req, "analytics/erase.html", ctx, status=422))
     erased = tracking.erase_viewer(req.session, invite=invite)
     suggestions.erase_viewer(req.session, invite=invite)  # impressions, dismissals, holdout
+    notifications.erase_viewer(req.session, invite=invite)  # alerts about the person
     audit.record(
         req.session,
         org_id=room.org_id,

@@ -19,11 +19,13 @@ from .auth import (
     remember_device,
     require_viewer,
 )
+from .champion import notice as champion_notice
 from .chat import chat_panel
 from .content import buyer_panel, deliver
 from .handler import Req, endpoint
 from .notes import panel as notes_panel
 from .render import redirect, render
+from .since import since_banner
 from .suggestions import buyer_panel as suggestions_panel
 from .tasks import buyer_plan
 from .tracking import page_tracking
@@ -205,7 +207,7 @@ def room_page(req: Req) -> Response:
         "preview": invite is None,
         "owner": accounts.get_user(req.session, room.owner_id),  # in `team`: no query
         "org": accounts.get_org(req.session, room.org_id),
-        "content_panel": buyer_panel(req, room, invite),
+        "content_panel": (content_panel := buyer_panel(req, room, invite)),
         "people": [person for person in everyone if not person.revoked],
         "notes_panel": notes_panel(req, room, can_edit=False),  # shared notes only
         "plan_panel": buyer_plan(req, room, invite, users=team, invites=everyone),
@@ -219,7 +221,12 @@ def room_page(req: Req) -> Response:
             invites=everyone,
         ),
         "track": page_tracking(req, room, invite),
-        "suggest": suggestions_panel(req, room, invite),
+        # Suggestions rank the items and people read above, not read again.
+        "suggest": suggestions_panel(
+            req, room, invite, listing=content_panel.content, people=everyone
+        ),
+        "since_changes": since_banner(req, room, invite, users=team, invites=everyone),
+        "champion": champion_notice(req, room, invite),
     }
     return render(req, "buyer/room.html", ctx)
 

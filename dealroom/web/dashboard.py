@@ -16,7 +16,7 @@ from babel.dates import get_day_names
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import accounts, dashboard, scores
+from .. import accounts, dashboard, scores, suggestions
 from ..accounts import User
 from ..db import pk, utcnow
 from ..errors import InvalidInput, PermissionDenied
@@ -185,6 +185,10 @@ def team(req: Req) -> Response:
             for column in dashboard.SORTS
         },
         "timezone": getattr(current_timezone(), "key", "UTC"),
+        # The measured effect of suggestions in the rooms shown (issue 5, P10).
+        "suggestion_lift": suggestions.lift(
+            req.session, org_id=user.org_id, room_ids=[pk(s.room) for s in data["rows"]]
+        ),
     }
     return render(req, "dashboard/team.html", ctx, fragment="dashboard/_team_live.html")
 

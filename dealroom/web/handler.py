@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -126,9 +127,32 @@ def endpoint(
 def _run(
     handler: Handler, request: Request, services: Services, form: FormData | None, json: Any
 ) -> Response:
+    write = request.method not in SAFE_METHODS
+    try:
+        return _attempt(handler, request, services, form, json, write=write)
+    except OperationalError as exc:
+        # SQLite: a GET runs in a deferred (read) transaction; when it also writes (a buyer's
+        # first view, a notice shown) while another connection is writing, SQLite refuses the
+        # upgrade at once ("database is locked") rather than wait, to avoid a deadlock. The
+        # transaction was rolled back whole: run it again as a writer, which waits its turn.
+        if write or not services.db.is_sqlite or "locked" not in str(exc.orig):
+            raise
+        # No path in the line: personal links carry their token in it.
+        log.info("a read transaction could not write; retried as a writer")
+        return _attempt(handler, request, services, form, json, write=True)
+
+
+def _attempt(
+    handler: Handler,
+    request: Request,
+    services: Services,
+    form: FormData | None,
+    json: Any,
+    *,
+    write: bool,
+) -> Response:
     from .locale import seller_preferences
 
-    write = request.method not in SAFE_METHODS
     try:
         with services.db.session(write=write) as session:
             req = Req(request, session, services, form, json)

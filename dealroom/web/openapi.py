@@ -1003,9 +1003,207 @@ SCHEMAS.update(
             "maxItems": 5,
             "items": {"$ref": "#/components/schemas/NextAction"},
         },
+        "Pin": {
+            "type": "object",
+            "required": [
+                "id",
+                "content_id",
+                "title",
+                "invite_id",
+                "role",
+                "target",
+                "created_at",
+            ],
+            "properties": {
+                "id": {"type": "string", "pattern": "^pin_[0-9a-z]+$"},
+                "content_id": {"type": "string", "pattern": "^item_[0-9a-z]+$"},
+                "title": {"type": "string"},
+                "invite_id": {
+                    "type": ["string", "null"],
+                    "pattern": "^inv_[0-9a-z]+$",
+                    "description": "Pinned for this person (null: for a role)",
+                },
+                "role": {
+                    "type": ["string", "null"],
+                    "enum": [*BUYER_ROLES, None],
+                    "description": "Pinned for everyone with this committee role (null: a person)",
+                },
+                "target": {
+                    "type": "string",
+                    "description": "The person's name or the role's label",
+                },
+                "created_at": TIMESTAMP_OR_NULL,
+            },
+        },
+        "PinList": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {"type": "array", "items": {"$ref": "#/components/schemas/Pin"}}
+            },
+        },
+        "PinCreate": {
+            "type": "object",
+            "required": ["content_id"],
+            "additionalProperties": False,
+            "description": "Give `invite_id` or `role`, not both. Pinning the same item for the "
+            "same target again answers the existing pin.",
+            "properties": {
+                "content_id": {"type": "string", "pattern": "^item_[0-9a-z]+$"},
+                "invite_id": {"type": "string", "pattern": "^inv_[0-9a-z]+$"},
+                "role": {"type": "string", "enum": list(BUYER_ROLES)},
+            },
+        },
+        "LiftArm": {
+            "type": "object",
+            "required": [
+                "viewers",
+                "shown",
+                "opened",
+                "open_rate",
+                "active_seconds",
+                "active_seconds_per_viewer",
+            ],
+            "properties": {
+                "viewers": {"type": "integer", "minimum": 0, "description": "People in the group"},
+                "shown": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "(person, item) pairs shown at least once",
+                },
+                "opened": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "... of those, opened after they were first shown",
+                },
+                "open_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "active_seconds": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Active time on shown items after they were first shown",
+                },
+                "active_seconds_per_viewer": {"type": ["number", "null"], "minimum": 0},
+            },
+        },
+        "SuggestionLift": {
+            "type": "object",
+            "required": [
+                "rep_id",
+                "rooms",
+                "suggested",
+                "holdout",
+                "open_rate_lift",
+                "active_time_lift",
+                "enough_data",
+                "clear",
+                "note",
+            ],
+            "properties": {
+                "rep_id": {
+                    "type": ["string", "null"],
+                    "description": "Whose rooms these are (null: the whole organisation)",
+                },
+                "rooms": {"type": "integer", "minimum": 0, "description": "Rooms with data"},
+                "suggested": {"$ref": "#/components/schemas/LiftArm"},
+                "holdout": {
+                    "$ref": "#/components/schemas/LiftArm",
+                    "description": "Viewers who get the seller's order instead (the holdout)",
+                },
+                "open_rate_lift": {
+                    "type": ["number", "null"],
+                    "description": "suggested / holdout open rate - 1 (null: no holdout opens)",
+                },
+                "active_time_lift": {
+                    "type": ["number", "null"],
+                    "description": "suggested / holdout active seconds per viewer - 1",
+                },
+                "enough_data": {
+                    "type": "boolean",
+                    "description": "Both groups have enough people and items shown for a "
+                    "difference to mean anything; when false, read nothing into the figures",
+                },
+                "clear": {
+                    "type": "boolean",
+                    "description": "Enough data, and the open-rate difference is beyond what "
+                    "chance alone would likely give",
+                },
+                "note": {"type": "string", "description": "What the figures allow one to say"},
+            },
+        },
     }
 )
+PIN_ID = {
+    "name": "pin_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^pin_[0-9a-z]+$"},
+}
 SUGGESTION_PATHS: dict[str, Any] = {
+    "/api/v1/rooms/{room_id}/pins": {
+        "parameters": [ROOM_ID],
+        "get": {
+            "operationId": "listPins",
+            "summary": "Items the seller pinned for a person or a role (they rank first in that "
+            "person's suggestions, with the reason)",
+            "responses": {
+                "200": _json("PinList", "Pins, oldest first"),
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+        "post": {
+            "operationId": "createPin",
+            "summary": "Pin an item for one person (`invite_id`) or everyone with a role (`role`)",
+            "requestBody": _body("PinCreate"),
+            "responses": {
+                "201": _created("Pin", "Pinned"),
+                **{k: ERRORS[k] for k in ("400", "401", "404", "413", "422")},
+            },
+        },
+    },
+    "/api/v1/rooms/{room_id}/pins/{pin_id}": {
+        "parameters": [ROOM_ID, PIN_ID],
+        "get": {
+            "operationId": "getPin",
+            "summary": "One pin",
+            "responses": {
+                "200": _json("Pin", "The pin"),
+                "401": ERRORS["401"],
+                "404": ERRORS["404"],
+            },
+        },
+        "delete": {
+            "operationId": "deletePin",
+            "summary": "Unpin (answers the pin that was removed)",
+            "responses": {
+                "200": _json("Pin", "Removed"),
+                **{k: ERRORS[k] for k in ("400", "401", "404")},
+            },
+        },
+    },
+    "/api/v1/analytics/suggestions": {
+        "get": {
+            "operationId": "getSuggestionLift",
+            "summary": "The measured effect of suggestions: open rate and active time after an "
+            "item was shown, suggested vs holdout, with the counts and whether they are enough "
+            "to mean anything (a manager's or admin's token: the organisation, or one rep's "
+            "rooms with `rep`; a rep's token: the rep's own rooms)",
+            "parameters": [
+                {
+                    "name": "rep",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "A seller's public id (managers and admins; a rep always "
+                    "gets own rooms)",
+                }
+            ],
+            "responses": {
+                "200": _json("SuggestionLift", "Suggested vs holdout"),
+                "401": ERRORS["401"],
+                "422": ERRORS["422"],
+            },
+        },
+    },
     "/api/v1/rooms/{room_id}/suggestions": {
         "parameters": [
             ROOM_ID,

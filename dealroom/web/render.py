@@ -31,6 +31,9 @@ def make_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates change with a deploy, not while running: without this, every include
+        # (one per row of a 500-room table) checks its file's modification time.
+        auto_reload=False,
     )
     # One environment for every language: the callables read the locale of the current request
     # (or mail recipient) from a context variable. The i18n extension adds this method at

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import analytics, audit, content, invites, rooms, roomtemplates
+from .. import analytics, audit, champion, content, invites, rooms, roomtemplates
 from ..accounts import User
 from ..errors import Conflict, InvalidInput
 from ..rooms import STAGES
@@ -110,6 +110,7 @@ def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
         "export_panel": export_panel(req, room),
         "engagement": analytics.room_engagement(req.session, room=room),
         "actions_panel": actions_panel(req, room),
+        "champion_on": champion.enabled_at(req.session, room=room) is not None,
     }
 
 

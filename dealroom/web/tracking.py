@@ -360,8 +360,8 @@ metrics.collect(
     "dealroom_tracking_events_total",
     "Tracking events written, or refused by reason, by this process since it started.",
     lambda services: {
-        ("accepted", ""): services.ingest.drops.accepted,
-        **{("dropped", reason): n for reason, n in services.ingest.drops.total.items()},
+        ("accepted", ""): services.ingest.accepted_total,
+        **{("dropped", reason): n for reason, n in services.ingest.refused_total().items()},
     },
     ("outcome", "reason"),
     kind="counter",

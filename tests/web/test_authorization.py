@@ -16,13 +16,16 @@ from starlette.routing import Mount, Route
 
 from dealroom import (
     accounts,
+    champion,
     chat,
     content,
     exports,
     invites,
     notes,
+    notifications,
     roomtemplates,
     scores,
+    since,
     suggestions,
     tasks,
     tracking,
@@ -159,6 +162,7 @@ RULES = {
     "api:messages": "api",
     "api:message": "api",
     "preferences:page": "seller",
+    "notifications:settings": "seller",
     "preferences:language": "public",
     "api:openapi": "public",
     "api:rooms": "api",
@@ -211,6 +215,13 @@ RULES = {
     "suggestions:unpin": "seller",
     "api:suggestions": "api",
     "api:next_actions": "api",
+    "since:dismiss": "buyer",
+    "champion:view": "buyer",
+    "champion:notice": "buyer",
+    "champion:setting": "seller",
+    "api:pins": "api",
+    "api:pin": "api",
+    "api:suggestion_lift": "api",
 }
 
 
@@ -275,6 +286,9 @@ def world(session, services):
     )
     session.add(request_row)
     token_row, _plain = accounts.create_api_token(session, user=seller_a, name=SECRET)
+    notifications.update_preferences(  # a seller's own settings, never another's
+        session, user=seller_a, data={"slack_url": f"https://hooks.slack.com/services/{SECRET}"}
+    )
     note_fields = {"meeting_date": "2026-03-02", "attendees": SECRET}
     internal_note = notes.create_note(
         session,
@@ -373,6 +387,11 @@ def world(session, services):
     )
     actions = suggestions.next_actions(session, room=room)
     action_id = actions[0].key if actions else "na_0123456789abcdef"
+
+    # The champion view is on and the active buyer was told; their "since" banner is open.
+    champion.set_enabled(session, room=room, user=seller_a, enabled=True)
+    champion.notice(session, room=room, invite=active)
+    since.open_room(session, room=room, invite=active)
 
     seller_b = factories.seller(session, org="Org B")
     room_b = factories.room(session, seller_b, name="B deal")
@@ -623,6 +642,10 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     assert not [s for s in states if s.dismissed_at is not None]
     assert not session.exec(select(suggestions.NextActionDismissal)).all()
     assert not [v for v in session.exec(select(suggestions.SuggestionViewer)) if v.off]
+    # Nobody switched the champion view, answered its notice or closed a buyer's banner.
+    assert champion.enabled_at(session, room=room) is not None
+    assert not [n for n in session.exec(select(champion.ChampionNotice)) if n.answered_at]
+    assert not [m for m in session.exec(select(since.RoomMark)) if m.dismissed_at]
 
 
 # Inside the organisation: who is refused each role-restricted rule.

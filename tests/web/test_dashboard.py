@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from dealroom import accounts, content, scores
+from dealroom import accounts, content, scores, tracking
 from dealroom.db import utcnow
-from dealroom.tracking import ActivityHour, ItemDay, ViewerItemStat, ViewerStat
+from dealroom.tracking import ItemDay, ViewerItemStat, ViewerStat
 from tests import factories
 from tests.web.test_api import Api
 
@@ -52,13 +52,8 @@ def team(session, services):
                 last_seen=now - ago,
             )
         )
-        session.add(
-            ActivityHour(
-                org_id=room.org_id,
-                room_id=room.id,
-                hour=(now - ago).replace(minute=0, second=0, microsecond=0),
-                active_seconds=seconds,
-            )
+        tracking.add_room_activity(
+            session, org_id=room.org_id, room_id=room.id, at=now - ago, seconds=seconds
         )
         item = content.place(session, room=room, document=doc, user=admin)
         session.add(

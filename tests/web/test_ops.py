@@ -319,11 +319,11 @@ def test_shutdown_stops_the_scheduler_and_runs_every_hook_once(settings, db, sto
     with TestClient(app) as browser:
         assert browser.get("/healthz").status_code == 200
         jobs = services.jobs
-        assert jobs is not None and jobs.scheduler.running
+        assert jobs is not None and jobs.running
         assert ran == []
     # One failing hook does not keep the others from running.
     assert ran == ["failing", "flush", "async"]
-    assert not jobs.scheduler.running and services.jobs is None
+    assert not jobs.running and services.jobs is None
 
 
 def test_export_runs_by_status_are_read_from_the_database_at_scrape_time(app, session):

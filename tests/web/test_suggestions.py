@@ -241,3 +241,130 @@ def test_api_next_actions(api, session, world):
     ]
     assert "NextActionList" in api.checked
     assert api.get("/rooms/room_nothere/next-actions").status_code == 404
+
+
+def test_api_pins_list_create_and_delete(api, session, world):
+    room = world["room"].public_id
+    kato, item = world["kato"], world["items"][5]
+    assert api.get(f"/rooms/{room}/pins").json() == {"data": []}
+    bad = [
+        ({"content_id": item.public_id}, {"invite_id"}),
+        (
+            {"content_id": item.public_id, "invite_id": kato.public_id, "role": "champion"},
+            {"invite_id"},
+        ),
+        ({"content_id": item.public_id, "role": "ceo"}, {"role"}),
+        ({"content_id": "item_nothere", "role": "champion"}, {"content_id"}),
+        ({"content_id": item.public_id, "invite_id": "inv_nothere"}, {"invite_id"}),
+        ({"content_id": 5, "role": "champion"}, {"content_id"}),
+        ({"content_id": item.public_id, "role": "champion", "extra": 1}, {"extra"}),
+    ]
+    for body, fields in bad:
+        response = api.post(f"/rooms/{room}/pins", json=body)
+        assert response.status_code == 422, body
+        assert set(response.json()["error"]["fields"]) == fields, body
+    assert api.post(f"/rooms/{room}/pins", json=["x"]).status_code == 422
+    assert not session.exec(select(SuggestionPin)).all()
+    created = api.post(
+        f"/rooms/{room}/pins", json={"content_id": item.public_id, "invite_id": kato.public_id}
+    )
+    assert created.status_code == 201
+    pin = created.json()
+    assert (pin["content_id"], pin["invite_id"], pin["role"], pin["target"]) == (
+        item.public_id,
+        kato.public_id,
+        None,
+        "Kato",
+    )
+    assert created.headers["location"].endswith(f"/api/v1/rooms/{room}/pins/{pin['id']}")
+    for_role = api.post(
+        f"/rooms/{room}/pins", json={"content_id": item.public_id, "role": "champion"}
+    )
+    assert (for_role.json()["role"], for_role.json()["invite_id"]) == ("champion", None)
+    assert [p["id"] for p in api.get(f"/rooms/{room}/pins").json()["data"]] == [
+        pin["id"],
+        for_role.json()["id"],
+    ]
+    assert api.get(f"/rooms/{room}/pins/{pin['id']}").json() == pin
+    assert api.delete(f"/rooms/{room}/pins/{pin['id']}").json() == pin
+    assert api.get(f"/rooms/{room}/pins/{pin['id']}").status_code == 404
+    assert api.delete(f"/rooms/{room}/pins/{pin['id']}").status_code == 404
+    assert api.get("/rooms/room_nothere/pins").status_code == 404
+    assert {"Pin", "PinList", "Error"} <= api.checked
+
+
+def _shown(session, room, invite, *, grp, opened):
+    """One suggestion row: shown, and opened afterwards or not."""
+    item = content.add_link(
+        session, room=room, user=accounts.get_user(session, room.owner_id), url="https://x.example/"
+    )
+    session.flush()
+    session.add(
+        SuggestionItem(
+            org_id=room.org_id,
+            room_id=pk(room),
+            invite_id=pk(invite),
+            room_item_id=pk(item),
+            grp=grp,
+            impressions=1,
+        )
+    )
+    if opened:
+        session.add(
+            tracking.ViewerItemStat(
+                org_id=room.org_id,
+                room_id=pk(room),
+                invite_id=pk(invite),
+                room_item_id=pk(item),
+                active_seconds=60,
+                opens=1,
+            )
+        )
+
+
+def test_org_lift_on_the_team_dashboard_and_in_the_api(client, services, session, world):
+    """P10 for the organisation: a manager sees every room's figures (page and API), a rep's
+    token only the rep's rooms; the counts are shown and small numbers are called small."""
+    user, room, kato = world["user"], world["room"], world["kato"]
+    rep = factories.seller(session, org=accounts.get_org(session, user.org_id).name, role="rep")
+    rep_room = factories.room(session, rep, name="Rep deal")
+    held = factories.invite(session, services, rep_room, rep, email="held@acme.example")
+    _shown(session, room, kato, grp="suggested", opened=True)
+    _shown(session, room, kato, grp="suggested", opened=False)
+    _shown(session, rep_room, held, grp="holdout", opened=False)
+    _t, manager_token = accounts.create_api_token(session, user=user)
+    _t, rep_token = accounts.create_api_token(session, user=rep)
+    session.flush()
+    document = client.get("/api/v1/openapi.json").json()
+    as_manager = Api(client, document, manager_token)
+    body = as_manager.get("/analytics/suggestions").json()
+    assert (body["rep_id"], body["rooms"]) == (None, 2)
+    assert body["suggested"] == {
+        "viewers": 1,
+        "shown": 2,
+        "opened": 1,
+        "open_rate": 0.5,
+        "active_seconds": 60,
+        "active_seconds_per_viewer": 60.0,
+    }
+    assert (body["holdout"]["shown"], body["holdout"]["opened"]) == (1, 0)
+    assert (body["enough_data"], body["clear"], body["open_rate_lift"]) == (False, False, None)
+    assert body["note"].startswith("Too few to tell yet: 1 people saw suggestions and 1 are in")
+    only_rep = as_manager.get(f"/analytics/suggestions?rep={rep.public_id}").json()
+    assert (only_rep["rep_id"], only_rep["rooms"], only_rep["suggested"]["shown"]) == (
+        rep.public_id,
+        1,
+        0,
+    )
+    assert as_manager.get("/analytics/suggestions?rep=usr_nobody").status_code == 422
+    # A rep's token: own rooms, whatever `rep` says.
+    as_rep = Api(client, document, rep_token)
+    mine = as_rep.get(f"/analytics/suggestions?rep={user.public_id}").json()
+    assert (mine["rep_id"], mine["rooms"], mine["holdout"]["shown"]) == (rep.public_id, 1, 1)
+    assert "SuggestionLift" in as_manager.checked
+    client.login(user.email, factories.PASSWORD)
+    page = client.get("/dashboard/team")
+    assert page.template.name == "dashboard/team.html"
+    lift = page.context["suggestion_lift"]
+    assert (lift.suggested.shown, lift.holdout.shown) == (2, 1)
+    assert 'id="suggestion-lift"' in page.text and lift.note in page.text.replace("&#39;", "'")

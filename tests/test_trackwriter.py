@@ -1,0 +1,220 @@
+"""The tracking writer process: batches handed over are written once, whatever dies.
+
+These use a SQLite file (a second process must open the same database) built here and
+committed, unlike the rolled-back `db` fixture."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dealroom import accounts, invites, rooms, tracking
+from dealroom.app import build_services
+from dealroom.db import Database
+from dealroom.migrate import upgrade
+from dealroom.settings import load_settings
+from dealroom.trackwriter import ProcessIngest
+
+SECRET = "test-secret-0123456789-abcdefghijklmnop"
+
+
+def build(url: str, tmp: Path, viewers: int = 3) -> tuple[str, list[str]]:
+    upgrade(url)
+    settings = load_settings(
+        environ={}, dotenv=None, secret_key=SECRET, storage_dir=str(tmp / "files"), run_jobs=False
+    )
+    services = build_services(settings, db=Database.from_url(url))
+    with services.db.session() as session:
+        user = accounts.create_user(
+            session, email="rep@northwind.example", password="a-long-password-1", org_name="NW"
+        )
+        room = rooms.create_room(session, user=user, data={"name": "Acme", "buyer_company": "Acme"})
+        people = []
+        for n in range(viewers):
+            invite = invites.create_invite(
+                session,
+                room=room,
+                seller=user,
+                email=f"buyer{n}@acme.example",
+                links=services.links,
+                renderer=services.mail,
+                send=False,
+            )
+            tracking.show_notice(invite)
+            session.flush()
+            people.append(invite.public_id)
+        room_id = room.public_id
+    services.db.dispose()
+    return room_id, people
+
+
+def beats(room: str, people: list[str], count: int, *, stream: str = "s") -> list[tracking.Beat]:
+    now = time.time()
+    return [
+        tracking.Beat(
+            received_at=now + n * 0.001,
+            room=room,
+            invite=people[n % len(people)],
+            stream=f"{stream}{n}",  # one page load per beat: every beat is a first beat
+            issued_at=now - 5,
+            seq=1,
+            events=(tracking.RoomTime(2),),
+            inputs=1,
+        )
+        for n in range(count)
+    ]
+
+
+def durable(url: str) -> int:
+    db = Database.from_url(url)
+    with db.engine.connect() as connection:
+        count = connection.execute(text("SELECT count(*) FROM track_event")).scalar_one()
+    db.dispose()
+    return int(count)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[str, str, list[str]]:
+    url = f"sqlite:///{tmp_path / 'track.db'}"
+    room, people = build(url, tmp_path)
+    return url, room, people
+
+
+def test_flush_waits_until_the_writer_process_committed_and_close_writes_the_rest(world):
+    url, room, people = world
+    # A timer that never fires during the test: only flush() and close() write.
+    ingest = ProcessIngest(Database.from_url(url), url=url, interval=60)
+    ingest.start()
+    try:
+        for beat in beats(room, people, 40):
+            ingest.add(beat)
+        ingest.drops.add("bot", 2)  # counted by the web side, written by the child
+        assert ingest.flush() == 40
+        assert durable(url) == 40
+        assert ingest.accepted_total == 40
+        assert ingest.refused_total() == {"bot": 2}
+        assert ingest.depth == 0
+        # Beats still queued when the app stops are written by close(), not lost.
+        for beat in beats(room, people, 25, stream="late"):
+            ingest.add(beat)
+    finally:
+        ingest.close()
+    assert durable(url) == 65
+    assert not ingest._process.is_alive()
+    db = Database.from_url(url)
+    with db.session() as session:
+        assert tracking.drop_totals(session) == {"bot": 2}
+    db.dispose()
+
+
+def test_the_sender_replaces_a_writer_that_died(world):
+    url, room, people = world
+    ingest = ProcessIngest(Database.from_url(url), url=url, interval=0.05)
+    ingest.start()
+    try:
+        dead = ingest._process
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.join(timeout=10)
+        for beat in beats(room, people, 20):
+            ingest.add(beat)
+        deadline = time.monotonic() + 30
+        while durable(url) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert durable(url) == 20
+        assert ingest._process is not dead and ingest._process.is_alive()
+    finally:
+        ingest.close()
+
+
+def test_unacknowledged_batches_go_to_the_next_writer_and_count_once(world):
+    url, room, people = world
+    # A long timer: the test drives every hand-over itself.
+    ingest = ProcessIngest(Database.from_url(url), url=url, interval=60)
+    ingest.start()
+    try:
+        first = beats(room, people, 30)
+        for beat in first:
+            ingest.add(beat)
+        assert ingest.flush() == 30
+        os.kill(ingest._process.pid, signal.SIGKILL)
+        ingest._process.join(timeout=10)
+        # The dead writer had committed `first` but its acknowledgement was lost: it is still
+        # waiting to be confirmed, and so is a batch sent into the dead pipe.
+        with ingest._acks:
+            ingest._number += 1
+            ingest._sent.append((ingest._number, first, {}))
+        for beat in beats(room, people, 20, stream="t"):
+            ingest.add(beat)
+        ingest._send_waiting()
+        ingest._spawn()
+        ingest.flush()
+        assert durable(url) == 50
+        assert ingest.refused_total() == {"duplicate": 30}
+        assert ingest.depth == 0
+    finally:
+        ingest.close()
+    assert not ingest._process.is_alive()
+
+
+def test_what_was_handed_over_survives_the_web_process_being_killed(world, tmp_path):
+    url, room, people = world
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from dealroom.db import Database
+        from dealroom.trackwriter import ProcessIngest
+        from tests.test_trackwriter import beats
+
+        if __name__ == "__main__":
+            ingest = ProcessIngest(Database.from_url({url!r}), url={url!r}, interval=60)
+            ingest.start()
+            print(ingest._process.pid, flush=True)
+            for beat in beats({room!r}, {people!r}, 60):
+                ingest.add(beat)
+            ingest._send_waiting()  # handed to the writer; then the web process dies
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    path = tmp_path / "web.py"
+    path.write_text(script)
+    process = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    child = int(process.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    assert durable(url) == 60
+
+
+def test_the_daily_room_rollup_follows_the_hourly_one(world):
+    url, room, people = world
+    db = Database.from_url(url)
+    drops = tracking.DropCounter()
+    with db.session() as session:
+        tracking.apply_beats(session, beats(room, people, 12), drops=drops)
+    with db.engine.connect() as connection:
+        hours = connection.execute(
+            text("SELECT sum(active_seconds), sum(events) FROM activity_hour")
+        ).one()
+        days = connection.execute(
+            text("SELECT sum(active_seconds), sum(events), count(*) FROM room_day")
+        ).one()
+    db.dispose()
+    assert tuple(hours) == (24, 12)
+    assert tuple(days)[:2] == (24, 12)
+    assert days[2] >= 1
