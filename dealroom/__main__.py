@@ -53,6 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,  # logs.configure above: one format, with request ids
         access_log=False,  # web/observe.py writes the access log (route templates, no tokens)
         timeout_graceful_shutdown=20,
+        # Longer than the tracking beat (10 s) and than a load balancer's idle timeout
+        # (typically 60 s): with uvicorn's default of 5 s, a browser or proxy reusing a
+        # connection the server is just closing gets a reset instead of an answer.
+        timeout_keep_alive=75,
     )
     print("Dealroom stopped.", flush=True)
     return 0
