@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import audit, champion, tracking
+from .. import champion
 from ..errors import NotFound
 from ..i18n import _
 from ..invites import Invite
@@ -15,6 +15,7 @@ from .auth import require_room, require_viewer
 from .handler import Req, endpoint
 from .htmx import is_htmx
 from .render import redirect, render
+from .tracking import back_to_room, record_choice
 
 
 def notice(req: Req, room: Room, invite: Invite | None) -> champion.Notice:
@@ -39,20 +40,10 @@ def answer(req: Req) -> Response:
     room, invite = require_viewer(req)
     if invite is not None:
         champion.answer_notice(req.session, room=room, invite=invite)
-        if req.field("tracking") == "pause":
-            tracking.set_paused(invite, True)
-            audit.record(
-                req.session,
-                org_id=room.org_id,
-                actor=invite.public_id,
-                action="tracking.paused",
-                target=invite.public_id,
-            )
-        else:
-            tracking.acknowledge_notice(invite)
-    back = req.field("next")
-    target = back if back.startswith(f"/r/{room.public_id}") else f"/r/{room.public_id}"
-    return redirect(req, target)
+        # This notice offers OK and Pause only.
+        choice = "pause" if req.field("tracking") == "pause" else "ok"
+        record_choice(req, room, invite, choice)
+    return back_to_room(req, room)
 
 
 @endpoint(form=True)

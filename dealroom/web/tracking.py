@@ -325,19 +325,29 @@ def set_tracking(req: Req) -> Response:
     """Pause or resume tracking (also "OK" on the first-visit notice, which just records that
     the notice was seen)."""
     room, invite = require_viewer(req)
-    choice = req.field("tracking")
     if invite is not None:
-        if choice in ("pause", "resume"):
-            tracking.set_paused(invite, choice == "pause")
-            audit.record(
-                req.session,
-                org_id=room.org_id,
-                actor=invite.public_id,
-                action=f"tracking.{'paused' if choice == 'pause' else 'resumed'}",
-                target=invite.public_id,
-            )
-        else:
-            tracking.acknowledge_notice(invite)
+        record_choice(req, room, invite, req.field("tracking"))
+    return back_to_room(req, room)
+
+
+def record_choice(req: Req, room: Any, invite: Any, choice: str) -> None:
+    """A buyer's answer about tracking: "pause" or "resume" (audited), anything else is "OK"
+    on the notice."""
+    if choice in ("pause", "resume"):
+        tracking.set_paused(invite, choice == "pause")
+        audit.record(
+            req.session,
+            org_id=room.org_id,
+            actor=invite.public_id,
+            action=f"tracking.{'paused' if choice == 'pause' else 'resumed'}",
+            target=invite.public_id,
+        )
+    else:
+        tracking.acknowledge_notice(invite)
+
+
+def back_to_room(req: Req, room: Any) -> Response:
+    """Back to the `next` page of this room the form names, else the room."""
     back = req.field("next")
     target = back if back.startswith(f"/r/{room.public_id}") else f"/r/{room.public_id}"
     return redirect(req, target)
