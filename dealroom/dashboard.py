@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -29,6 +29,7 @@ from .scores import HEALTHS, RoomScore, rooms_in
 from .tracking import ActivityHour, ItemDay, RoomDay, TrackEvent, ViewerItemStat
 
 RANGES = (7, 30, 90)  # the date-range filter, in days
+PAGE_SIZE = 50  # rooms per page of the manager dashboard's table
 WON, LOST = "closed-won", "closed-lost"
 SORTS = ("attention", "name", "rep", "stage", "health", "score", "activity", "engaged")
 
@@ -41,6 +42,7 @@ class Filters:
     health: str = ""
     sort: str = "attention"
     desc: bool = False
+    page: int = 1  # of the rooms table (the charts and CSVs cover every matching room)
 
     def query(self, **changes: object) -> dict[str, str]:
         """These filters as query parameters (defaults left out), with `changes` applied."""
@@ -51,9 +53,11 @@ class Filters:
             "health": self.health,
             "sort": self.sort,
             "dir": "desc" if self.desc else "",
+            "page": str(self.page),
         }
         values.update({k: str(v) for k, v in changes.items()})
-        return {k: v for k, v in values.items() if v and not (k == "days" and v == "30")}
+        defaults = {"days": "30", "page": "1"}
+        return {k: v for k, v in values.items() if v and defaults.get(k) != v}
 
 
 def parse_filters(data: Mapping[str, str], *, reps: Sequence[str]) -> Filters:
@@ -83,6 +87,9 @@ def parse_filters(data: Mapping[str, str], *, reps: Sequence[str]) -> Filters:
             "dir": lambda: validate.choice(
                 data.get("dir"), "dir", label=_("Order"), options=("", "asc", "desc"), default=""
             ),
+            "page": lambda: validate.integer(
+                data.get("page") or "1", "page", label=_("Page"), minimum=1, maximum=100_000
+            ),
         }
     )
     return Filters(
@@ -92,6 +99,7 @@ def parse_filters(data: Mapping[str, str], *, reps: Sequence[str]) -> Filters:
         health=str(values["health"]),
         sort=str(values["sort"]),
         desc=values["dir"] == "desc",
+        page=int(str(values["page"])),
     )
 
 
@@ -112,38 +120,48 @@ def apply_filters(scored: Sequence[RoomScore], filters: Filters) -> list[RoomSco
     return sorted(rows, key=keys[filters.sort], reverse=filters.desc)
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of the rooms table."""
+
+    rows: list[RoomScore]
+    number: int  # 1-based
+    count: int  # pages in all (at least 1)
+    first: int  # 1-based position of the first row shown (0 when there is none)
+    last: int
+    total: int
+
+
+def page_of(rows: Sequence[RoomScore], number: int, size: int | None = None) -> Page:
+    """The `number`th page of `rows`; a page past the end shows the last one (a filter that
+    removed rooms should not leave the manager on an empty page)."""
+    size = size or PAGE_SIZE
+    count = max(1, -(-len(rows) // size))
+    number = min(max(1, number), count)
+    start = (number - 1) * size
+    shown = list(rows[start : start + size])
+    return Page(
+        rows=shown,
+        number=number,
+        count=count,
+        first=start + 1 if shown else 0,
+        last=start + len(shown),
+        total=len(rows),
+    )
+
+
 def _since(days: int, today: date) -> datetime:
     return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
 
 
-def _hour_expr(session: Session) -> ColumnElement[str]:
-    """An ActivityHour's UTC hour as 'YYYY-MM-DD HH'."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", col(ActivityHour.hour)), "YYYY-MM-DD HH24")
-    return func.substr(col(ActivityHour.hour), 1, 13)
-
-
-def activity(
-    session: Session,
-    *,
-    org_id: int,
-    room_ids: Sequence[int],
-    days: int,
-    today: date,
-    zone: tzinfo,
-) -> tuple[dict[int, list[int]], list[list[int]]]:
-    """The rooms' hourly activity over the last `days` UTC days, as the sparklines (active
-    seconds per room and UTC day, zeros included) and the heatmap (active seconds by weekday,
-    0 = Monday, and hour, in the reader's time zone).
-
-    Sparklines come from the daily rollup (RoomDay: one row per room and day); the heatmap is
-    summed by the database per hour of the period (a month of an organisation's hours is tens of
-    thousands of rows, the sums 720), the hours coming back as UTC text."""
+def sparklines(
+    session: Session, *, org_id: int, room_ids: Sequence[int], days: int, today: date
+) -> dict[int, list[int]]:
+    """Active seconds per room and UTC day over the last `days` days, from RoomDay."""
     start = today - timedelta(days=days - 1)
     lines = {room_id: [0] * days for room_id in room_ids}
-    grid = [[0] * 24 for _day in range(7)]
     if not lines:
-        return lines, grid
+        return lines
     for room_id, day, total in session.connection().execute(
         sa_select(col(RoomDay.room_id), col(RoomDay.day), col(RoomDay.active_seconds)).where(
             col(RoomDay.org_id) == org_id,
@@ -157,28 +175,51 @@ def activity(
         index = (day - start).days
         if 0 <= index < days:
             line[index] += total
-    hour = _hour_expr(session)
-    # Summed in the database, so only the rooms shown may be in it: a plain IN list here.
+    return lines
+
+
+def activity(
+    session: Session,
+    *,
+    org_id: int,
+    room_ids: Sequence[int],
+    days: int,
+    today: date,
+    zone: tzinfo,
+    line_ids: Sequence[int] | None = None,
+) -> tuple[dict[int, list[int]], list[list[int]]]:
+    """The rooms' hourly activity over the last `days` UTC days, as the sparklines (active
+    seconds per room and UTC day, zeros included: for `line_ids`, by default every room) and
+    the heatmap (active seconds by weekday, 0 = Monday, and hour, in the reader's time zone).
+
+    Sparklines come from the daily rollup (RoomDay: one row per room and day); the heatmap is
+    summed by the database per hour of the period (a month of an organisation's hours is tens of
+    thousands of rows, the sums 720), the hours coming back as UTC text."""
+    lines = sparklines(
+        session,
+        org_id=org_id,
+        room_ids=room_ids if line_ids is None else line_ids,
+        days=days,
+        today=today,
+    )
+    grid = [[0] * 24 for _day in range(7)]
+    if not room_ids:
+        return lines, grid
+    # Summed in the database per hour (stored truncated to the hour, so grouping by the
+    # column itself is exact and needs no text function); only the rooms shown: an IN list.
     query = (
-        sa_select(hour, func.sum(col(ActivityHour.active_seconds)))
+        sa_select(col(ActivityHour.hour), func.sum(col(ActivityHour.active_seconds)))
         .where(
             col(ActivityHour.org_id) == org_id,
-            col(ActivityHour.room_id).in_(list(lines)),
+            col(ActivityHour.room_id).in_(list(room_ids)),
             col(ActivityHour.hour) >= _since(days, today),
         )
-        .group_by(hour)
+        .group_by(col(ActivityHour.hour))
     )
-    for key, total in session.connection().execute(query):
-        local = datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(zone)
+    for hour, total in session.connection().execute(query):
+        local = hour.astimezone(zone)
         grid[local.weekday()][local.hour] += int(total or 0)
     return lines, grid
-
-
-def sparklines(
-    session: Session, *, org_id: int, room_ids: Sequence[int], days: int, today: date
-) -> dict[int, list[int]]:
-    """Active seconds per UTC day for each room over the last `days` days (zeros included)."""
-    return activity(session, org_id=org_id, room_ids=room_ids, days=days, today=today, zone=UTC)[0]
 
 
 def heatmap(
@@ -257,118 +298,96 @@ def content_effectiveness(
     }
     if not docs or not room_ids:
         return []
+    # Summed by the database per document (a room holds a document at most once), over
+    # exactly the rooms shown: the placements' readers from ViewerItemStat, the time in range
+    # from ItemDay. Python sees one row per document, not one per placement.
     ids = list(room_ids)
-    wanted = set(ids)
-    stages = {
-        room_id: stage
-        for room_id, stage in session.connection().execute(
-            sa_select(col(Room.id), col(Room.stage)).where(
-                col(Room.org_id) == org_id, rooms_in(col(Room.id), ids)
-            )
-        )
-        if room_id in wanted
-    }
-    placed: dict[int, tuple[int, int]] = {}  # room item -> (document, room)
-    for item_id, doc_id, room_id in session.connection().execute(
-        sa_select(col(RoomItem.id), col(RoomItem.document_id), col(RoomItem.room_id)).where(
-            col(RoomItem.org_id) == org_id, rooms_in(col(RoomItem.room_id), ids)
-        )
-    ):
-        if item_id is not None and room_id in stages and doc_id in docs:
-            placed[item_id] = (doc_id, room_id)
     opened = (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0)
-    per_item: dict[int, tuple[int, int, int, int, int]] = {}
-    for item_id, people, active, pages_done, video, duration in session.connection().execute(
+    readers = (
         sa_select(
-            col(ViewerItemStat.room_item_id),
-            func.count(),
-            func.sum(col(ViewerItemStat.active_seconds)),
-            func.sum(col(ViewerItemStat.pages_done)),
-            func.sum(col(ViewerItemStat.video_seconds)),
-            func.sum(col(ViewerItemStat.duration)),
+            col(ViewerItemStat.room_item_id).label("item_id"),
+            func.count().label("people"),
+            func.sum(col(ViewerItemStat.active_seconds)).label("active"),
+            func.sum(col(ViewerItemStat.pages_done)).label("pages_done"),
+            func.sum(col(ViewerItemStat.video_seconds)).label("video"),
+            func.sum(col(ViewerItemStat.duration)).label("duration"),
         )
-        .where(
-            col(ViewerItemStat.org_id) == org_id,
-            rooms_in(col(ViewerItemStat.room_id), ids),
-            opened,
-        )
+        # The organisation's: the join below keeps the placements in the rooms shown (an IN
+        # list here too costs more than the rows it would save).
+        .where(col(ViewerItemStat.org_id) == org_id, opened)
         .group_by(col(ViewerItemStat.room_item_id))
-    ):
-        if item_id in placed:
-            per_item[item_id] = (
-                people,
-                int(active or 0),
-                int(pages_done or 0),
-                int(video or 0),
-                int(duration or 0),
-            )
-    in_range: dict[int, int] = defaultdict(int)
-    for room_id, doc_id, seconds in session.connection().execute(
+        .subquery()
+    )
+    won, lost = col(Room.stage) == WON, col(Room.stage) == LOST
+    read = func.coalesce(readers.c.people, 0) > 0
+    totals: dict[int, tuple[int, ...]] = {}
+    for doc_id, *sums in session.connection().execute(
         sa_select(
-            col(ItemDay.room_id), col(ItemDay.document_id), func.sum(col(ItemDay.active_seconds))
+            col(RoomItem.document_id),
+            func.count(),
+            func.sum(readers.c.people),
+            func.sum(readers.c.active),
+            func.sum(readers.c.pages_done),
+            func.sum(readers.c.video),
+            func.sum(readers.c.duration),
+            func.sum(case((won, 1), else_=0)),
+            func.sum(case((won & read, 1), else_=0)),
+            func.sum(case((lost, 1), else_=0)),
+            func.sum(case((lost & read, 1), else_=0)),
         )
+        .select_from(RoomItem)
+        .join(Room, col(Room.id) == col(RoomItem.room_id))
+        .join(readers, readers.c.item_id == col(RoomItem.id), isouter=True)
         .where(
-            col(ItemDay.org_id) == org_id,
-            rooms_in(col(ItemDay.room_id), ids),
-            col(ItemDay.day) >= today - timedelta(days=days - 1),
+            col(RoomItem.org_id) == org_id,
+            col(Room.org_id) == org_id,
+            col(RoomItem.room_id).in_(ids),
         )
-        .group_by(col(ItemDay.room_id), col(ItemDay.document_id))
+        .group_by(col(RoomItem.document_id))
     ):
-        if room_id in wanted:
-            in_range[doc_id] += int(seconds or 0)
-    totals: dict[int, dict[str, Any]] = {
-        d: defaultdict(int)
-        | {"won": set(), "lost": set(), "opened_won": set(), "opened_lost": set()}
-        for d in docs
+        if doc_id in docs:
+            totals[doc_id] = tuple(int(n or 0) for n in sums)
+    in_range = {
+        doc_id: int(seconds or 0)
+        for doc_id, seconds in session.connection().execute(
+            sa_select(col(ItemDay.document_id), func.sum(col(ItemDay.active_seconds)))
+            .where(
+                col(ItemDay.org_id) == org_id,
+                col(ItemDay.room_id).in_(ids),
+                col(ItemDay.day) >= today - timedelta(days=days - 1),
+            )
+            .group_by(col(ItemDay.document_id))
+        )
     }
-    for item_id, (doc_id, room_id) in placed.items():
-        total = totals[doc_id]
-        total["rooms"] += 1
-        stage = stages.get(room_id)
-        people, active, pages_done, video, duration = per_item.get(item_id, (0, 0, 0, 0, 0))
-        total["viewers"] += people
-        total["active"] += active
-        total["pages_done"] += pages_done
-        total["video"] += video
-        total["duration"] += duration
-        if stage == WON:
-            total["won"].add(room_id)
-            if people:
-                total["opened_won"].add(room_id)
-        elif stage == LOST:
-            total["lost"].add(room_id)
-            if people:
-                total["opened_lost"].add(room_id)
     rows = []
-    for doc_id, (public_id, title, kind, file_kind, link_kind, pages) in docs.items():
-        total = totals[doc_id]
-        if not total["rooms"]:
-            continue
+    for doc_id, figures in totals.items():
+        public_id, title, kind, file_kind, link_kind, pages = docs[doc_id]
+        placed, viewers, active, pages_done, video, duration = figures[:6]
+        won_rooms, opened_won, lost_rooms, opened_lost = figures[6:]
         shown = (
             ("video" if link_kind in analytics.EMBED_VIDEOS else "link")
             if kind == "link"
             else (file_kind or "file")
         )
         completion: float | None = None
-        if shown == "pdf" and pages and total["viewers"]:
-            completion = min(1.0, total["pages_done"] / (pages * total["viewers"]))
-        elif shown == "video" and total["duration"]:
-            completion = min(1.0, total["video"] / total["duration"])
-        viewers = total["viewers"]
+        if shown == "pdf" and pages and viewers:
+            completion = min(1.0, pages_done / (pages * viewers))
+        elif shown == "video" and duration:
+            completion = min(1.0, video / duration)
         rows.append(
             ContentRow(
                 document_id=public_id,
                 title=title,
                 kind=shown,
-                rooms=total["rooms"],
+                rooms=placed,
                 viewers=viewers,
-                avg_active_seconds=round(total["active"] / viewers) if viewers else 0,
+                avg_active_seconds=round(active / viewers) if viewers else 0,
                 completion=completion,
                 active_seconds_in_range=in_range.get(doc_id, 0),
-                opened_won=len(total["opened_won"]),
-                won_rooms=len(total["won"]),
-                opened_lost=len(total["opened_lost"]),
-                lost_rooms=len(total["lost"]),
+                opened_won=opened_won,
+                won_rooms=won_rooms,
+                opened_lost=opened_lost,
+                lost_rooms=lost_rooms,
             )
         )
     rows.sort(key=lambda r: (-r.active_seconds_in_range, -r.viewers, r.title.lower()))

@@ -33,9 +33,10 @@ Deal health, in this order (thresholds are the organisation's `HealthSettings`):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Index, case, func, true
@@ -307,16 +308,19 @@ def room_facts(
         return facts
     ids = list(facts)
     week_ago = now - ACTIVE_WEEK
-    rows = session.connection().execute(
+    # Counted per room by the database (5,000 invites are 500 rows), then the economic
+    # buyers alone, whose names the reasons quote.
+    active = func.coalesce(col(ViewerStat.active_seconds), 0)
+    engaged = (active > 0) | (func.coalesce(col(ViewerStat.visits), 0) > 0)
+    joined = (
         sa_select(
             col(Invite.room_id),
-            col(Invite.role),
-            col(Invite.name),
-            col(Invite.email),
-            col(ViewerStat.active_seconds),
-            col(ViewerStat.visits),
-            col(ViewerStat.messages),
-            col(ViewerStat.last_seen),
+            func.count(),
+            func.sum(case((engaged, 1), else_=0)),
+            func.sum(case((col(ViewerStat.last_seen) >= week_ago, 1), else_=0)),
+            func.max(col(ViewerStat.last_seen)),
+            func.sum(active),
+            func.sum(func.coalesce(col(ViewerStat.messages), 0)),
         )
         .join(ViewerStat, col(ViewerStat.invite_id) == col(Invite.id), isouter=True)
         .where(
@@ -324,23 +328,45 @@ def room_facts(
             rooms_in(col(Invite.room_id), ids),
             col(Invite.revoked_at).is_(None),
         )
+        .group_by(col(Invite.room_id))
     )
-    for room_id, role, name, email, active, visits, messages, last_seen in rows:
+    for (
+        room_id,
+        invited,
+        engaged_count,
+        week,
+        last_seen,
+        seconds,
+        messages,
+    ) in session.connection().execute(joined):
         fact = facts.get(room_id)
         if fact is None:
             continue
-        fact.invited += 1
-        if active or visits:
-            fact.engaged += 1
-        if last_seen is not None:
-            if last_seen >= week_ago:
-                fact.active_week += 1
-            if fact.last_activity is None or last_seen > fact.last_activity:
-                fact.last_activity = last_seen
-        fact.active_seconds += active or 0
-        fact.messages += messages or 0
-        if role == ECONOMIC_BUYER:
-            fact.economic_buyers.append(Stakeholder(name or email, role, last_seen, active or 0))
+        fact.invited, fact.engaged = invited, int(engaged_count or 0)
+        fact.active_week, fact.last_activity = int(week or 0), last_seen
+        fact.active_seconds, fact.messages = int(seconds or 0), int(messages or 0)
+    for room_id, name, email, last_seen, seconds in session.connection().execute(
+        sa_select(
+            col(Invite.room_id),
+            col(Invite.name),
+            col(Invite.email),
+            col(ViewerStat.last_seen),
+            col(ViewerStat.active_seconds),
+        )
+        .join(ViewerStat, col(ViewerStat.invite_id) == col(Invite.id), isouter=True)
+        .where(
+            col(Invite.org_id) == org_id,
+            rooms_in(col(Invite.room_id), ids),
+            col(Invite.revoked_at).is_(None),
+            col(Invite.role) == ECONOMIC_BUYER,
+        )
+        .order_by(col(Invite.id))
+    ):
+        fact = facts.get(room_id)
+        if fact is not None:
+            fact.economic_buyers.append(
+                Stakeholder(name or email, ECONOMIC_BUYER, last_seen, seconds or 0)
+            )
     for room_id, count in session.connection().execute(
         sa_select(col(RoomItem.room_id), func.count())
         .where(col(RoomItem.org_id) == org_id, rooms_in(col(RoomItem.room_id), ids))
@@ -445,64 +471,46 @@ def _days(now: datetime, then: datetime) -> int:
 
 def reasons(facts: RoomFacts, components: Mapping[str, int | None], now: datetime) -> list[str]:
     """The top reasons behind a room's score, in plain words, most telling first."""
-    found: list[tuple[int, str]] = []
+    return list(islice(_reasons(facts, components, now), MAX_REASONS))
+
+
+def _reasons(
+    facts: RoomFacts, components: Mapping[str, int | None], now: datetime
+) -> Iterator[str]:
+    """Every reason, the most telling first: the caller stops after the first few, so the
+    rest are never worded (the team dashboard words them for 500 rooms)."""
     if facts.last_activity is None:
-        found.append((0, _("No buyer has opened the room yet")))
-    elif _days(now, facts.last_activity) >= ECONOMIC_SILENCE_DAYS:
-        found.append(
-            (1, _("No buyer activity for %(days)s days", days=_days(now, facts.last_activity)))
-        )
+        yield _("No buyer has opened the room yet")
+    elif (silent := _days(now, facts.last_activity)) >= ECONOMIC_SILENCE_DAYS:
+        yield _("No buyer activity for %(days)s days", days=silent)
     for buyer in facts.economic_buyers:
         if buyer.last_seen is None:
-            found.append((2, _("Economic buyer %(name)s has not opened the room", name=buyer.name)))
-        elif _days(now, buyer.last_seen) >= ECONOMIC_SILENCE_DAYS:
-            found.append(
-                (
-                    2,
-                    _(
-                        "Economic buyer silent %(days)s days",
-                        days=_days(now, buyer.last_seen),
-                    ),
-                )
-            )
+            yield _("Economic buyer %(name)s has not opened the room", name=buyer.name)
+        elif (silent := _days(now, buyer.last_seen)) >= ECONOMIC_SILENCE_DAYS:
+            yield _("Economic buyer silent %(days)s days", days=silent)
     if facts.overdue_buyer_tasks:
-        found.append(
-            (3, _("%(count)s overdue buyer tasks in the plan", count=facts.overdue_buyer_tasks))
-        )
+        yield _("%(count)s overdue buyer tasks in the plan", count=facts.overdue_buyer_tasks)
     if facts.invited:
-        found.append(
-            (
-                4,
-                _(
-                    "%(active)s of %(invited)s stakeholders active this week",
-                    active=facts.active_week,
-                    invited=facts.invited,
-                ),
-            )
+        yield _(
+            "%(active)s of %(invited)s stakeholders active this week",
+            active=facts.active_week,
+            invited=facts.invited,
         )
     if facts.recent or facts.previous:
         if facts.previous and facts.recent >= 2 * facts.previous:
-            found.append((5, _("Activity more than doubled in the last 14 days")))
+            yield _("Activity more than doubled in the last 14 days")
         elif (components.get("momentum") or 0) < FALLING_MOMENTUM:
-            found.append((5, _("Activity fell in the last 14 days")))
+            yield _("Activity fell in the last 14 days")
     if facts.tasks_total:
-        found.append(
-            (
-                6,
-                _(
-                    "Mutual plan %(done)s of %(total)s tasks done",
-                    done=facts.tasks_done,
-                    total=facts.tasks_total,
-                ),
-            )
+        yield _(
+            "Mutual plan %(done)s of %(total)s tasks done",
+            done=facts.tasks_done,
+            total=facts.tasks_total,
         )
     if facts.messages:
-        found.append((7, _("%(count)s buyer messages in the chat", count=facts.messages)))
+        yield _("%(count)s buyer messages in the chat", count=facts.messages)
     if facts.active_seconds:
-        found.append(
-            (8, _("%(time)s of active time in total", time=format_duration(facts.active_seconds)))
-        )
-    return [text for _rank, text in sorted(found, key=lambda pair: pair[0])][:MAX_REASONS]
+        yield _("%(time)s of active time in total", time=format_duration(facts.active_seconds))
 
 
 def room_components(facts: RoomFacts, now: datetime) -> dict[str, int | None]:

@@ -97,6 +97,19 @@ def test_cold_deals_are_open_rooms_going_cold_longest_silence_first():
     assert [s.room.name for s in dashboard.cold_deals(rows)] == ["B", "A"]
 
 
+def test_pages_of_rooms():
+    rows = [_scored(f"r{n}", "on_track", n) for n in range(5)]
+    second = dashboard.page_of(rows, 2, size=2)
+    assert [s.room.name for s in second.rows] == ["r2", "r3"]
+    assert (second.number, second.count, second.first, second.last, second.total) == (2, 3, 3, 4, 5)
+    last = dashboard.page_of(rows, 7, size=2)  # past the end: the last page
+    assert (last.number, [s.room.name for s in last.rows]) == (3, ["r4"])
+    empty = dashboard.page_of([], 1, size=2)
+    assert (empty.rows, empty.count, empty.first, empty.last) == ([], 1, 0, 0)
+    assert dashboard.Filters(page=2).query() == {"sort": "attention", "page": "2"}
+    assert dashboard.Filters(page=2).query(page=1) == {"sort": "attention"}
+
+
 def test_filters_are_validated_and_sorting_applies():
     filters = dashboard.parse_filters({}, reps=[])
     assert filters == dashboard.Filters()
@@ -109,10 +122,11 @@ def test_filters_are_validated_and_sorting_applies():
                 "health": "meh",
                 "sort": "x",
                 "dir": "up",
+                "page": "0",
             },
             reps=["usr_a"],
         )
-    assert set(caught.value.fields) == {"days", "rep", "stage", "health", "sort", "dir"}
+    assert set(caught.value.fields) == {"days", "rep", "stage", "health", "sort", "dir", "page"}
     rows = [_scored("b", "on_track", 1), _scored("a", "going_cold", 20), _scored("c", "at_risk", 8)]
     by_name = dashboard.apply_filters(rows, dashboard.Filters(sort="name"))
     assert [s.room.name for s in by_name] == ["a", "b", "c"]

@@ -27,6 +27,7 @@ from .handler import Req, Rollback, endpoint
 from .render import redirect, render
 
 FEED_LIMIT = 20
+COLD_SHOWN = 10  # going-cold rooms listed on the team dashboard
 
 
 def require_manager(req: Req) -> User:
@@ -90,8 +91,9 @@ def room(req: Req) -> Response:
 # ---------------------------------------------------------------- manager
 
 
-def _team(req: Req, user: User) -> dict[str, Any]:
-    """Everything the manager dashboard and its CSVs read, for the request's filters."""
+def _team(req: Req, user: User, *, every_line: bool = False) -> dict[str, Any]:
+    """Everything the manager dashboard and its CSVs read, for the request's filters: the
+    sparklines of the table's page only, or of every room (`every_line`, the daily CSV)."""
     team = accounts.team(req.session, org_id=user.org_id)
     filters = dashboard.parse_filters(
         req.request.query_params, reps=[member.public_id for member in team]
@@ -105,6 +107,7 @@ def _team(req: Req, user: User) -> dict[str, Any]:
     )
     scored = scores.score_rooms(req.session, org_id=user.org_id, rooms=rooms)
     rows = dashboard.apply_filters(scored, filters)
+    page = dashboard.page_of(rows, filters.page)
     today = utcnow().date()
     ids = [pk(s.room) for s in rows]
     lines, grid = dashboard.activity(
@@ -114,11 +117,13 @@ def _team(req: Req, user: User) -> dict[str, Any]:
         days=filters.days,
         today=today,
         zone=current_timezone(),
+        line_ids=None if every_line else [pk(s.room) for s in page.rows],
     )
     return {
         "team": team,
         "filters": filters,
         "rows": rows,
+        "page": page,
         "today": today,
         "lines": lines,
         "heatmap": grid,
@@ -174,16 +179,23 @@ def team(req: Req) -> Response:
         "levels": _levels(data["heatmap"]),
         "heat_total": sum(sum(row) for row in data["heatmap"]),
         "charts": _charts(data, labels),
-        "sparks": {s.room.public_id: data["lines"].get(pk(s.room), []) for s in data["rows"]},
-        "query": filters.query(),
+        "sparks": {s.room.public_id: data["lines"].get(pk(s.room), []) for s in data["page"].rows},
+        # The CSVs cover every matching room, whatever page of the table is shown.
+        "query": filters.query(page=1),
+        "page_query": {
+            n: filters.query(page=n) for n in (data["page"].number - 1, data["page"].number + 1)
+        },
         "sort_query": {
             column: filters.query(
-                sort=column, dir="" if filters.sort == column and filters.desc else "desc"
+                sort=column, dir="" if filters.sort == column and filters.desc else "desc", page=1
             )
             if column == filters.sort
-            else filters.query(sort=column, dir="")
+            else filters.query(sort=column, dir="", page=1)
             for column in dashboard.SORTS
         },
+        # The longest silences; the rest are one click away in the table.
+        "cold_shown": COLD_SHOWN,
+        "cold_query": filters.query(health="going_cold", sort="activity", dir="", page=1),
         "timezone": getattr(current_timezone(), "key", "UTC"),
         # The measured effect of suggestions in the rooms shown (issue 5, P10).
         "suggestion_lift": suggestions.lift(
@@ -197,7 +209,7 @@ def _csv(req: Req, build: Any, name: str) -> Response:
     """A chart's numbers as CSV. Not audited, unlike a room's event export: these are the
     team's aggregate figures (per room, stage or document), not what a person read."""
     user = require_manager(req)
-    data = _team(req, user)
+    data = _team(req, user, every_line=True)
     # Built now, inside the request's transaction: the figures are small (one row per room or
     # document), unlike a room's raw events.
     body = list(build(data))

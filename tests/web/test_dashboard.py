@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from dealroom import accounts, content, scores, tracking
+from dealroom import accounts, content, dashboard, scores, tracking
 from dealroom.db import utcnow
 from dealroom.tracking import ItemDay, ViewerItemStat, ViewerStat
+from dealroom.web import dashboard as web_dashboard
 from tests import factories
 from tests.web.test_api import Api
 
@@ -185,6 +186,59 @@ def test_filters_narrow_the_rooms_and_keep_to_the_links(team, new_browser):
     bad = browser.get("/dashboard/team?days=3&health=meh")
     assert bad.status_code == 422
     assert "Date range" in bad.text
+
+
+def test_the_rooms_table_is_paged_and_the_csvs_keep_every_room(team, new_browser, monkeypatch):
+    monkeypatch.setattr(dashboard, "PAGE_SIZE", 2)
+    browser = logged_in(new_browser, team["manager"])
+    first = browser.get("/dashboard/team?sort=name")
+    ctx = first.context
+    assert len(ctx["rows"]) == 3  # what the charts, counts and CSVs cover
+    assert [s.room.name for s in ctx["page"].rows] == ["=Cold deal", "Hot deal"]
+    assert (ctx["page"].number, ctx["page"].count, ctx["page"].first, ctx["page"].last) == (
+        1,
+        2,
+        1,
+        2,
+    )
+    assert set(ctx["sparks"]) == {s.room.public_id for s in ctx["page"].rows}
+    html = first.text
+    assert 'rel="next"' in html and 'rel="prev"' not in html
+    assert "/dashboard/team?sort=name&amp;page=2" in html
+    assert "Rooms 1–2 of 3" in html
+    assert 'data-room="' + team["theirs"].public_id + '"' not in html
+    second = browser.get("/dashboard/team?sort=name&page=2")
+    assert [s.room.name for s in second.context["page"].rows] == ["Their deal"]
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    # The CSV links drop the page: every matching room, every room's daily line.
+    assert (
+        "rooms.csv?sort=name" in second.text and "rooms.csv?sort=name&amp;page" not in second.text
+    )
+    daily = browser.get("/dashboard/team/daily.csv?sort=name&page=2").text
+    assert all(s.public_id in daily for s in (team["hot"], team["cold"], team["theirs"]))
+    # Sorting starts again at page 1; a page past the end shows the last one.
+    assert "sort=name&amp;dir=desc" in second.text and "dir=desc&amp;page" not in second.text
+    past = browser.get("/dashboard/team?sort=name&page=9")
+    assert past.status_code == 200 and past.context["page"].number == 2
+    bad = browser.get("/dashboard/team?page=zero")
+    assert bad.status_code == 422 and "Page must be a whole number." in bad.text
+
+
+def test_the_going_cold_card_lists_the_longest_silences(team, new_browser, monkeypatch, session):
+    monkeypatch.setattr(web_dashboard, "COLD_SHOWN", 1)
+    silent = factories.room(session, team["rep"], name="Silent deal")
+    session.flush()
+    silent.created_at = utcnow() - timedelta(days=60)
+    session.flush()
+    browser = logged_in(new_browser, team["manager"])
+    response = browser.get("/dashboard/team")
+    assert [s.room.name for s in response.context["cold"]] == ["Silent deal", "=Cold deal"]
+    card = response.text.split('id="cold-deals"')[1].split("</section>")[0]
+    assert "Silent deal" in card and "=Cold deal" not in card
+    assert "All 2 rooms going cold" in card
+    assert "/dashboard/team?health=going_cold&amp;sort=activity" in card
+    listed = browser.get("/dashboard/team?health=going_cold&sort=activity").context["rows"]
+    assert [s.room.name for s in listed] == ["Silent deal", "=Cold deal"]
 
 
 def test_csv_downloads_are_utf8_with_bom_and_formula_safe(team, new_browser):
