@@ -4,12 +4,14 @@ Only where the seller enabled it for the room, and only about colleagues who wer
 tracking notice names the champion view while it is on, and a colleague appears to the champion
 only once that notice was shown to them after it was (last) enabled. Someone who acknowledged the
 notice before it was enabled sees it again, naming the view, on their next room page. The view
-says opened / not yet per item (all of the room's items, by section) and nothing else: no times,
-no pages. A colleague who paused tracking shows as "tracking paused", never as "not yet".
+says opened / not yet per key item (the items the seller marked as key, by section; all of the
+room's items until the seller marks some) and nothing else: no times, no pages. A colleague who paused tracking shows as "tracking paused", never as "not yet".
 
 ChampionSetting   per room: whether the seller enabled it, and since when
 ChampionNotice    per invite: when the tracking notice mentioning the champion view was
                   first shown to them after it was (last) enabled, and when they answered it
+ChampionItem      the room's key items, chosen by the seller: the view lists only those (no
+                  choice: every item of the room)
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit
 from .accounts import User
-from .content import RoomContent, room_content
+from .content import RoomContent, RoomItem, SectionView, room_content
 from .db import pk, utcnow
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
 from .i18n import _
 from .invites import Invite, list_invites
 from .rooms import Room
@@ -52,6 +54,16 @@ class ChampionNotice(SQLModel, table=True):
     invite_id: int = Field(foreign_key="invite.id", unique=True)
     shown_at: datetime | None = None  # the notice naming the champion view was shown
     answered_at: datetime | None = None  # ... and answered (OK or pause)
+
+
+class ChampionItem(SQLModel, table=True):
+    """One of a room's key items for the champion view (gone with the item)."""
+
+    __tablename__ = "champion_item"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    room_id: int = Field(foreign_key="room.id", index=True)
+    room_item_id: int = Field(foreign_key="room_item.id", unique=True, ondelete="CASCADE")
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -92,6 +104,60 @@ def set_enabled(session: Session, *, room: Room, user: User, enabled: bool) -> C
         target=room.public_id,
     )
     return setting
+
+
+def key_items(session: Session, *, room: Room) -> set[int]:
+    """The room items the seller marked as key (empty: none marked, every item is shown)."""
+    return set(
+        session.exec(
+            select(ChampionItem.room_item_id).where(
+                ChampionItem.org_id == room.org_id, ChampionItem.room_id == pk(room)
+            )
+        )
+    )
+
+
+def set_key_items(session: Session, *, room: Room, user: User, item_ids: list[str]) -> set[int]:
+    """Mark exactly these room items (public ids) as the room's key items; none: every item.
+    An id that is not an item of this room is a field error, and nothing changes."""
+    wanted = set(item_ids)
+    found = {
+        public_id: item_id
+        for public_id, item_id in session.exec(
+            select(RoomItem.public_id, RoomItem.id).where(
+                RoomItem.org_id == room.org_id,
+                RoomItem.room_id == pk(room),
+                col(RoomItem.public_id).in_(wanted),
+            )
+        )
+        if item_id is not None
+    }
+    if wanted - set(found):
+        raise InvalidInput(fields={"items": _("Choose documents of this room.")})
+    chosen = set(found.values())
+    current = {
+        row.room_item_id: row
+        for row in session.exec(select(ChampionItem).where(ChampionItem.room_id == pk(room)))
+    }
+    if chosen == set(current):
+        return chosen
+    for item_id, row in current.items():
+        if item_id not in chosen:
+            session.delete(row)
+    session.add_all(
+        ChampionItem(org_id=room.org_id, room_id=pk(room), room_item_id=item_id)
+        for item_id in chosen - set(current)
+    )
+    session.flush()
+    audit.record(
+        session,
+        org_id=room.org_id,
+        actor=user.public_id,
+        action="room.champion_items",
+        target=room.public_id,
+        items=sorted(found),
+    )
+    return chosen
 
 
 # ---------------------------------------------------------------- the notice
@@ -165,10 +231,11 @@ class Colleague:
 
 @dataclass
 class ChampionView:
-    content: RoomContent
+    content: RoomContent  # the key items (every item when the seller marked none)
     colleagues: list[Colleague]
     hidden: int  # colleagues not shown: not told about the view yet
     opened: set[tuple[int, str]] = field(default_factory=set)  # (room item id, invite public id)
+    key_only: bool = False  # the seller marked key items: `content` is those
 
     def status(self, item_id: int, colleague: Colleague) -> str:
         """opened | not_yet | paused"""
@@ -218,9 +285,23 @@ def champion_view(session: Session, *, room: Room, viewer: Invite | None) -> Cha
         )
         opened = {(item_id, by_id[invite_id]) for item_id, invite_id in rows}
     listing = room_content(session, room=room)
+    keys = key_items(session, room=room)
+    if keys:
+        listing = RoomContent(
+            [
+                SectionView(group.section, [v for v in group.items if v.item.id in keys])
+                for group in listing.sections
+            ]
+        )
     item_ids = {view.item.id for view in listing.items}
     opened = {pair for pair in opened if pair[0] in item_ids}
     for colleague in colleagues:
         if not colleague.paused:
             colleague.opened = sum(1 for _i, who in opened if who == colleague.public_id)
-    return ChampionView(listing, colleagues, hidden=len(others) - len(colleagues), opened=opened)
+    return ChampionView(
+        listing,
+        colleagues,
+        hidden=len(others) - len(colleagues),
+        opened=opened,
+        key_only=bool(keys),
+    )

@@ -10,7 +10,7 @@ from sqlmodel import select
 from dealroom import champion, content, invites, tracking
 from dealroom.audit import AuditEvent
 from dealroom.db import pk, utcnow
-from dealroom.errors import NotFound
+from dealroom.errors import InvalidInput, NotFound
 from dealroom.tracking import ViewerItemStat
 from tests import factories
 
@@ -157,3 +157,52 @@ def test_a_seller_preview_lists_everyone_told(session, world):
     champion.notice(session, room=room, invite=world["kato"])
     view = champion.champion_view(session, room=room, viewer=None)
     assert [c.name for c in view.colleagues] == ["Sato", "Kato"]
+
+
+def test_key_items_narrow_the_view_and_go_with_the_item(session, world):
+    room, user, sato, kato = world["room"], world["user"], world["sato"], world["kato"]
+    champion.set_enabled(session, room=room, user=user, enabled=True)
+    champion.notice(session, room=room, invite=kato)
+    _opened(session, world, kato, world["security"])
+    # No key items marked: every item of the room.
+    view = champion.champion_view(session, room=room, viewer=sato)
+    assert [v.title for v in view.content.items] == ["Pricing", "Security"] and not view.key_only
+
+    security = world["security"].public_id
+    assert champion.set_key_items(session, room=room, user=user, item_ids=[security]) == {
+        pk(world["security"])
+    }
+    view = champion.champion_view(session, room=room, viewer=sato)
+    assert [v.title for v in view.content.items] == ["Security"] and view.key_only
+    assert [c.opened for c in view.colleagues] == [1]
+    audited = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "room.champion_items")
+    ).all()
+    assert len(audited) == 1
+
+    # An item of another room (or a made-up id) changes nothing.
+    other = factories.room(session, user, name="Other deal")
+    foreign = content.add_link(session, room=other, user=user, url="https://o.example/", title="X")
+    session.flush()
+    for bad in ([foreign.public_id], [security, "item_nope"]):
+        with pytest.raises(InvalidInput) as caught:
+            champion.set_key_items(session, room=room, user=user, item_ids=bad)
+        assert "items" in caught.value.fields
+    assert champion.key_items(session, room=room) == {pk(world["security"])}
+
+    # Taking the item out of the room takes it off the key list: every item again.
+    content.remove_item(
+        session, room=room, view=content.get_item(session, room=room, item_id=security)
+    )
+    session.expire_all()
+    assert champion.key_items(session, room=room) == set()
+    view = champion.champion_view(session, room=room, viewer=sato)
+    assert [v.title for v in view.content.items] == ["Pricing"] and not view.key_only
+    # Choosing none again (already none) records nothing new.
+    champion.set_key_items(session, room=room, user=user, item_ids=[])
+    assert (
+        len(
+            session.exec(select(AuditEvent).where(AuditEvent.action == "room.champion_items")).all()
+        )
+        == 1
+    )

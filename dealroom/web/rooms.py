@@ -5,11 +5,12 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import analytics, audit, champion, content, invites, rooms, roomtemplates
+from .. import analytics, audit, content, invites, rooms, roomtemplates
 from ..accounts import User
 from ..errors import Conflict, InvalidInput
 from ..rooms import STAGES
 from .auth import require_room, require_seller
+from .champion import setting_context as champion_setting
 from .chat import chat_panel
 from .content import deliver, seller_panel
 from .exports import panel as export_panel
@@ -110,7 +111,7 @@ def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
         "export_panel": export_panel(req, room),
         "engagement": analytics.room_engagement(req.session, room=room),
         "actions_panel": actions_panel(req, room),
-        "champion_on": champion.enabled_at(req.session, room=room) is not None,
+        **champion_setting(req, room),
     }
 
 

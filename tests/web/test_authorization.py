@@ -219,6 +219,7 @@ RULES = {
     "champion:view": "buyer",
     "champion:notice": "buyer",
     "champion:setting": "seller",
+    "champion:items": "seller",
     "api:pins": "api",
     "api:pin": "api",
     "api:suggestion_lift": "api",
@@ -390,6 +391,7 @@ def world(session, services):
 
     # The champion view is on and the active buyer was told; their "since" banner is open.
     champion.set_enabled(session, room=room, user=seller_a, enabled=True)
+    champion.set_key_items(session, room=room, user=seller_a, item_ids=[item.public_id])
     champion.notice(session, room=room, invite=active)
     since.open_room(session, room=room, invite=active)
 
@@ -642,8 +644,10 @@ def test_nobody_outside_sees_or_changes_the_room(world, services, new_browser, s
     assert not [s for s in states if s.dismissed_at is not None]
     assert not session.exec(select(suggestions.NextActionDismissal)).all()
     assert not [v for v in session.exec(select(suggestions.SuggestionViewer)) if v.off]
-    # Nobody switched the champion view, answered its notice or closed a buyer's banner.
+    # Nobody switched the champion view, changed its key items, answered its notice or closed
+    # a buyer's banner.
     assert champion.enabled_at(session, room=room) is not None
+    assert champion.key_items(session, room=room) == {world["item"].id}
     assert not [n for n in session.exec(select(champion.ChampionNotice)) if n.answered_at]
     assert not [m for m in session.exec(select(since.RoomMark)) if m.dismissed_at]
 

@@ -106,6 +106,36 @@ def test_the_seller_switches_the_champion_view_on_and_off(client, session, world
     assert {"room.champion_enabled", "room.champion_disabled"} <= set(actions)
 
 
+def test_the_seller_marks_the_key_documents(client, session, world):
+    room = world["room"]
+    extra = content.add_link(
+        session, room=room, user=world["user"], url="https://s.example/", title="Security"
+    )
+    session.flush()
+    client.login(world["user"].email, factories.PASSWORD)
+    # Off: nothing to choose yet.
+    assert "Key documents for the champion" not in client.get(f"/rooms/{room.public_id}").text
+    champion.set_enabled(session, room=room, user=world["user"], enabled=True)
+    session.flush()
+    detail = client.get(f"/rooms/{room.public_id}")
+    assert detail.context["champion_keys"] == set()
+    assert "Key documents for the champion" in detail.text and 'name="items"' in detail.text
+    path = f"/rooms/{room.public_id}/champion/items"
+    fragment = client.submit(path, {"items": extra.public_id}, headers=HTMX)
+    assert fragment.status_code == 200 and fragment.template.name == "champion/_setting.html"
+    assert fragment.context["champion_keys"] == {extra.id}
+    assert "1 key document saved." in fragment.text
+    assert champion.key_items(session, room=room) == {extra.id}
+    # A tampered form: a clear error on the room page, nothing changed.
+    bad = client.submit(path, {"items": "item_forged"})
+    assert bad.status_code == 422 and bad.template.name == "rooms/detail.html"
+    assert "Choose documents of this room." in bad.text
+    assert champion.key_items(session, room=room) == {extra.id}
+    # None ticked: every document again (a plain form answers with a redirect).
+    assert client.submit(path, {}).status_code == 303
+    assert champion.key_items(session, room=room) == set()
+
+
 def test_the_champion_sees_colleagues_once_they_were_told(
     client, services, session, world, new_browser
 ):
