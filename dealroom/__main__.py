@@ -4,8 +4,9 @@ backup | restore`."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import DealroomError
 from .settings import SETTINGS, SettingsError, load_settings
@@ -20,7 +21,23 @@ def _services() -> Services:
     return build_services(load_settings())
 
 
+def worker_app() -> Any:
+    """The app of one `serve --workers N` process: uvicorn imports this factory by name in each
+    process it starts (settings come from the environment, as in `serve`)."""
+    from . import logs
+    from .app import create_app, tune_gc
+
+    settings = load_settings()
+    logs.configure(settings.log_format)
+    # As in `serve`: web/observe.py writes the access log (uvicorn set its own up before this).
+    logging.getLogger("uvicorn.access").disabled = True
+    app = create_app(settings)
+    tune_gc()
+    return app
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
     import signal
 
     import uvicorn
@@ -34,18 +51,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.base_url == default_base and (args.host, args.port) != ("127.0.0.1", 8000):
         # Links in mails must point where we actually listen, unless a public URL was configured.
         settings = settings.replace(base_url=f"http://{args.host}:{args.port}")
+        os.environ["DEALROOM_BASE_URL"] = settings.base_url  # for --workers' processes
     print(f"Dealroom serving on http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
     from .app import tune_gc
 
-    app = create_app(settings)
-    tune_gc()
+    app: Any = "dealroom.__main__:worker_app"
+    if args.workers <= 1:
+        app = create_app(settings)
+        tune_gc()
     # uvicorn answers SIGTERM/SIGINT by draining in-flight requests and running the app's
     # shutdown (scheduler, flush hooks), then re-raises the signal with the handler it found:
-    # with these, a clean stop is exit status 0 instead of "killed by SIGTERM".
+    # with these, a clean stop is exit status 0 instead of "killed by SIGTERM". With --workers,
+    # its supervisor passes the signal on to each process, which drains the same way.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
     uvicorn.run(
         app,
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
         host=args.host,
         port=args.port,
         proxy_headers=settings.trust_proxy,
@@ -184,6 +207,13 @@ def parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
     )
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="app processes sharing the port (default 1); for PostgreSQL: with SQLite every "
+        "process writes to the one file in turn",
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)").set_defaults(
         func=cmd_migrate

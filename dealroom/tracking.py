@@ -516,9 +516,13 @@ def _upsert(
 ) -> None:
     """INSERT … ON CONFLICT (keys) DO UPDATE: `add` columns are summed, `latest`/`earliest` keep
     the max/min, `replace` takes the new value. Safe when several processes flush at once: the
-    database serialises conflicting rows, nothing is read first. Rows must have distinct keys."""
+    database serialises conflicting rows, nothing is read first. Rows must have distinct keys.
+    They are written in key order: two writers (the writer processes of two app processes, or
+    a page recording an opening) taking the same rows in different orders would each wait for
+    the other (PostgreSQL: "deadlock detected", and the batch is written again)."""
     if not rows:
         return
+    rows = sorted(rows, key=lambda row: tuple(row[key] for key in keys))
     table = model.__table__  # type: ignore[attr-defined]
     dialect = _dialect(session)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -451,3 +451,31 @@ def test_the_writers_reference_cache_finds_new_things_at_once_and_state_changes_
         session, [beat(world, 3, ItemTime(pdf, 5, page=1), at=20)], drops=drops, reference=reference
     )
     assert drops.total["paused"] == 1
+
+
+def test_upserts_take_rows_in_key_order(session):
+    """Two writers upserting the same rollup rows in opposite orders would deadlock each other
+    on PostgreSQL; both take them in key order."""
+    from datetime import UTC, datetime
+
+    from dealroom.tracking import ActivityHour, _upsert
+
+    written: list[list[dict]] = []
+
+    class Recorder:
+        def __init__(self, real):
+            self.real = real
+
+        def get_bind(self, *args, **kwargs):
+            return self.real.get_bind(*args, **kwargs)
+
+        def execute(self, _stmt, rows):
+            written.append(rows)
+
+    hour = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    rows = [
+        {"org_id": 1, "room_id": room, "hour": hour, "active_seconds": 10, "events": 1}
+        for room in (3, 9, 1, 8, 2)
+    ]
+    _upsert(Recorder(session), ActivityHour, rows, keys=("room_id", "hour"), add=("events",))
+    assert [row["room_id"] for row in written[0]] == [1, 2, 3, 8, 9]

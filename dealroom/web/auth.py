@@ -10,6 +10,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from sqlalchemy import inspect, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
 from starlette.responses import Response
 
 from .. import accounts, i18n, invites, rooms
@@ -20,7 +23,7 @@ from ..invites import Invite
 from ..rooms import Room
 from ..security import TokenInvalid, keyed_hash
 from .errors import LoginRequired
-from .handler import Req
+from .handler import SAFE_METHODS, Req, after_commit
 
 SESSION_COOKIE = "dr_session"
 VIEWER_COOKIE = "dr_viewer"
@@ -177,6 +180,27 @@ def grant_viewer(req: Req, response: Response, room: Room, invite: Invite) -> Re
     return remember_device(req, response)
 
 
+def _touch_apart(req: Req, invite: Invite) -> None:
+    """A page view's touches of the invite (last seen, once a minute; the language) are written
+    in a short transaction after the page's own, which then only reads: on SQLite a read that
+    turns into a write fails when another connection committed meanwhile (the tracking writer
+    commits every half second), and the page had to run again holding the write lock (see
+    page_marks)."""
+    state = inspect(invite)
+    changed = {attr.key: attr.value for attr in state.attrs if attr.history.has_changes()}
+    if not changed:
+        return
+    for key, value in changed.items():
+        set_committed_value(invite, key, value)  # shown as is, not written by this transaction
+    db, invite_id = req.services.db, invite.id
+
+    def touch() -> None:
+        with db.session() as session:
+            session.execute(update(Invite).where(col(Invite.id) == invite_id).values(**changed))
+
+    after_commit(req.session, touch)
+
+
 def require_viewer(req: Req, param: str = "room_id") -> tuple[Room, Invite | None]:
     """The room and the invite this browser holds for it. A seller of the room's organisation
     gets the buyer view as a preview (invite None). Anyone else: 404, whether or not it exists."""
@@ -188,6 +212,8 @@ def require_viewer(req: Req, param: str = "room_id") -> tuple[Room, Invite | Non
         invite = invites.viewer_invite(req.session, room=room, invite_id=invite_id)
         # Later mails to this buyer are written in the language they read the room in.
         invites.remember_locale(invite, i18n.current_locale())
+        if req.request.method in SAFE_METHODS:
+            _touch_apart(req, invite)
         return room, invite
     user = current_user(req)
     if user is not None and user.org_id == room.org_id:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import accounts, content, invites
+from .. import accounts, content, invites, since
+from ..champion import notice as champion_notice_for
 from ..errors import InvalidInput, LinkProblem, RateLimited
 from ..invites import AccessPolicy, LinkState, VerifyOutcome
 from .auth import (
@@ -25,10 +26,9 @@ from .content import buyer_panel, deliver
 from .handler import Req, endpoint
 from .notes import panel as notes_panel
 from .render import redirect, render
-from .since import since_banner
 from .suggestions import buyer_panel as suggestions_panel
 from .tasks import buyer_plan
-from .tracking import page_tracking
+from .tracking import page_marks, page_tracking
 
 
 def _policy(req: Req) -> AccessPolicy:
@@ -201,6 +201,14 @@ def room_page(req: Req) -> Response:
     # authors all come from these two lists.
     team = accounts.team(req.session, org_id=room.org_id)
     everyone = invites.list_invites(req.session, room=room)
+    # Opening the room moves the buyer's "since your last visit" marker and records the notices
+    # shown: written in a short transaction of their own (see page_marks), this one only reads.
+    if invite is None:
+        changes, champion = None, champion_notice(req, room, None)
+    else:
+        with page_marks(req, invite) as (session, mine):
+            changes = since.banner(session, room=room, invite=mine, users=team, invites=everyone)
+            champion = champion_notice_for(session, room=room, invite=mine)
     ctx = {
         "room": room,
         "viewer": invite,
@@ -225,8 +233,8 @@ def room_page(req: Req) -> Response:
         "suggest": suggestions_panel(
             req, room, invite, listing=content_panel.content, people=everyone
         ),
-        "since_changes": since_banner(req, room, invite, users=team, invites=everyone),
-        "champion": champion_notice(req, room, invite),
+        "since_changes": changes,
+        "champion": champion,
     }
     return render(req, "buyer/room.html", ctx)
 

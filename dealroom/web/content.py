@@ -28,7 +28,7 @@ from .forms import require_upload
 from .handler import Req, Rollback, endpoint
 from .htmx import is_htmx
 from .render import redirect, render
-from .tracking import page_tracking
+from .tracking import page_marks, page_tracking
 
 # pdf.js is loaded as ES modules; Python < 3.12 does not know the .mjs type everywhere, and
 # browsers refuse a module script served as text/plain.
@@ -520,8 +520,14 @@ def view(req: Req) -> Response:
     room, invite, item = _buyer_item(req)
     track = page_tracking(req, room, invite, item=item.public_id)
     if invite is not None:
-        content.mark_seen(req.session, invite=invite, view=item)
-        _track(req, invite, tracking.ItemOpened(pk(item.item)))
+        with page_marks(req, invite) as (session, mine):
+            content.mark_seen(session, invite=mine, view=item)
+            tracking.record(
+                session,
+                invite=mine,
+                event=tracking.ItemOpened(pk(item.item)),
+                return_days=req.settings.track_return_days,
+            )
     origin = ""
     if item.file is not None:
         url = direct_url(req, item.file, as_download=False)

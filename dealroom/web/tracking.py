@@ -3,8 +3,8 @@
 The beacon (`POST /r/{room_id}/t`) is the hottest route of the app: every open room sends one
 every 10 s. It never touches the database: it checks the body, takes room and viewer from the
 signed buyer cookie, checks the page's signed stream token against them, drops bots and the
-seller's team, and hands the beat to the in-process `tracking.Ingest` buffer, which writes
-batches every 100 ms. Everything else (revoked or paused viewers, items of another room,
+seller's team, and hands the beat to the in-process `tracking.Ingest` buffer, which passes
+batches every 100 ms to the writer process (trackwriter.py). Everything else (revoked or paused viewers, items of another room,
 replays, inflated seconds) is decided when the batch is written.
 
 The stream token doubles as the CSRF proof (`navigator.sendBeacon` cannot send our header): it
@@ -18,14 +18,21 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlmodel import Session
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import analytics, audit, metrics, tracking
+from ..db import pk
+from ..errors import NotFound
+from ..i18n import _
+from ..invites import Invite
 from ..security import Signer, TokenInvalid
 from ..tracking import Beat, BeatError
 from .auth import SESSION_COOKIE, VIEWER_COOKIE, VIEWER_MAX_AGE, require_viewer
@@ -295,10 +302,10 @@ class BeaconFastPath:
 
 def page_tracking(req: Req, room: Any, invite: Any, *, item: str | None = None) -> dict | None:
     """What a buyer page needs to report activity (None: nothing is reported: a seller's
-    preview, or tracking paused). The page shows the notice, so tracking may start with it."""
+    preview, or tracking paused). The page shows the notice, so tracking may start with it:
+    `page_marks` records that it was shown."""
     if invite is None or invite.tracking_paused_at is not None:
         return None
-    tracking.show_notice(invite)
     return {
         "token": stream_token(
             req.services.signer, room_id=room.public_id, invite_id=invite.public_id
@@ -306,6 +313,36 @@ def page_tracking(req: Req, room: Any, invite: Any, *, item: str | None = None) 
         "idle": req.settings.track_idle_seconds,
         "item": item,
     }
+
+
+@contextmanager
+def page_marks(req: Req, invite: Invite) -> Iterator[tuple[Session, Invite]]:
+    """A short transaction of its own for what showing a buyer page records: the tracking
+    notice shown, and whatever the caller adds (the visit marker, an item opened). Yields that
+    session and the invite as loaded in it.
+
+    The page's own transaction then only reads. On SQLite a read that turns into a write fails
+    at once when another connection (the tracking writer, or another request) committed since
+    it began; the page then had to run again as a writer, doing its work twice and holding the
+    database's only write lock while it rendered, and under load other writers waited past the
+    busy timeout ("database is locked", 503). Here the lock is held for a few small writes.
+
+    The page's read transaction ends first (nothing to commit; later reads begin another), so
+    the thread holds one pooled connection at a time: threads each holding one and waiting for
+    a second would exhaust the pool. A request that already writes (a form, or a page run again
+    as a writer) records in its own transaction instead: a second connection would wait for the
+    lock this very thread holds."""
+    if req.session.connection().get_execution_options().get("dealroom_write"):
+        tracking.show_notice(invite)
+        yield req.session, invite
+        return
+    req.session.commit()
+    with req.services.db.session() as session:
+        mine = session.get(Invite, pk(invite))
+        if mine is None:  # deleted since the page read it: nothing to record
+            raise NotFound(_("This invitation does not exist or was withdrawn."))
+        tracking.show_notice(mine)
+        yield session, mine
 
 
 @endpoint
