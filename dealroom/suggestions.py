@@ -33,10 +33,24 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, UniqueConstraint, bindparam, cast, func, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    String,
+    UniqueConstraint,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -73,6 +87,7 @@ NEW_PEOPLE_DAYS = 7
 INTEREST_SOURCES = 10  # own interest: the items with the most (decayed) reading time
 CO_SOURCES = 5  # co-engagement starts from the strongest few of those
 CO_CACHE_SECONDS = 60.0  # other deals' aggregates: a minute old is fresh enough
+CO_MIN_PEOPLE = 2  # fewer people than this in other deals: one person's path could identify them
 MEANINGFUL_SECONDS = 15  # less time than this on an item is a glance, not a read
 MODES = ("personalized", "seller_order", "paused")
 # Reasons whose words are built only if shown (functools.partial(_, ...)): marked with N_ so
@@ -178,10 +193,7 @@ class _Item:
     version: int
     kind: str  # pdf | video | image | office | text | link | embed
     pages: int | None
-    tags: frozenset[str] = frozenset()  # stages and "role:"-prefixed roles, for similarity
-
-    def __post_init__(self) -> None:
-        self.tags = frozenset(self.stages) | {"role:" + r for r in self.roles}
+    tags: frozenset[str]  # stages and "role:"-prefixed roles, for similarity
 
 
 @dataclass(slots=True)
@@ -252,6 +264,14 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(v for v in value.split(",") if v)
 
 
+@functools.lru_cache(maxsize=4096)
+def _tagging(stages: str, roles: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """An item's stage and role tags, and both as one set (a room repeats a few combinations,
+    so each is parsed once per process, not once per item per request)."""
+    stage_tags, role_tags = _split(stages), _split(roles)
+    return stage_tags, role_tags, frozenset(stage_tags) | {"role:" + r for r in role_tags}
+
+
 # Built once with bound parameters: composing a select with joins costs more than running it.
 _ITEMS = (
     sa_select(
@@ -301,6 +321,7 @@ def _items(session: Session, room: Room) -> list[_Item]:
     rows = _rows(session, _ITEMS, {"room_id": room.id, "org_id": room.org_id})
     for n, row in enumerate(rows):
         iid, pid, title, section, stages, roles, doc, version, kind, fkind, lkind, pages = row
+        stage_tags, role_tags, tags = _tagging(stages, roles)
         items.append(
             _Item(
                 iid,
@@ -308,12 +329,13 @@ def _items(session: Session, room: Room) -> list[_Item]:
                 title,
                 n,
                 section,
-                _split(stages),
-                _split(roles),
+                stage_tags,
+                role_tags,
                 doc,
                 version,
                 _shown_kind(kind, fkind, lkind),
                 pages,
+                tags,
             )
         )
     return items
@@ -324,6 +346,7 @@ def _items_from(listing: RoomContent) -> list[_Item]:
     items = []
     for n, view in enumerate(listing.items):
         record, document = view.item, view.document
+        stage_tags, role_tags, tags = _tagging(record.stages, record.roles)
         items.append(
             _Item(
                 record.id,
@@ -331,12 +354,13 @@ def _items_from(listing: RoomContent) -> list[_Item]:
                 document.title,
                 n,
                 record.section_id,
-                _split(record.stages),
-                _split(record.roles),
+                stage_tags,
+                role_tags,
                 document.id,
                 document.current_version,
                 _shown_kind(document.kind, document.file_kind, document.link_kind),
                 view.version.pages if view.version is not None else None,
+                tags,
             )
         )
     return items
@@ -350,49 +374,15 @@ def _completion(item: _Item, pages_done: int, video_seconds: int, duration: int)
     return None
 
 
-_OWN = (
-    sa_select(
-        col(ViewerItemStat.room_item_id),
-        col(ViewerItemStat.active_seconds),
-        col(ViewerItemStat.opens) + col(ViewerItemStat.clicks) + col(ViewerItemStat.downloads),
-        col(ViewerItemStat.downloads),
-        col(ViewerItemStat.pages_done),
-        col(ViewerItemStat.video_seconds),
-        col(ViewerItemStat.duration),
-        col(ViewerItemStat.last_at),
-        col(ItemSeen.version_seen),
-    )
-    .select_from(ViewerItemStat)
-    .join(
-        ItemSeen,
-        (col(ItemSeen.invite_id) == col(ViewerItemStat.invite_id))
-        & (col(ItemSeen.room_item_id) == col(ViewerItemStat.room_item_id)),
-        isouter=True,
-    )
-    .where(
-        col(ViewerItemStat.room_id) == bindparam("room_id"),
-        col(ViewerItemStat.invite_id) == bindparam("invite_id"),
-    )
-)
+# Read times come back as the driver has them (aware on PostgreSQL, naive UTC on SQLite) and are
+# made aware here: hundreds of rows through the model's UTC column type cost more than the query.
+_RAW_TIME = DateTime(timezone=True)
 
 
-def _own(
-    session: Session, room: Room, invite: Invite, items: dict[int, _Item]
-) -> tuple[dict[int, _Stat], dict[int, int | None]]:
-    """What the rollups hold about this viewer, per item, and the version they last opened
-    (one query: an item's version only matters once it was read)."""
-    own: dict[int, _Stat] = {}
-    seen: dict[int, int | None] = {}
-    params = {"room_id": room.id, "invite_id": invite.id}
-    for item_id, active, activity, downloads, done, vsec, dur, last, version in _rows(
-        session, _OWN, params
-    ):
-        item = items.get(item_id)
-        if item is None:
-            continue
-        own[item_id] = _Stat(active, activity, downloads, _completion(item, done, vsec, dur), last)
-        seen[item_id] = version
-    return own, seen
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # SQLite stores UTC without an offset
+    return value
 
 
 def consumed(item: _Item, stat: _Stat | None) -> bool:
@@ -465,9 +455,6 @@ class _State:
 
 
 _STATE_COLUMNS = list(_State.__slots__)  # type: ignore[attr-defined]
-_STATES = sa_select(*[col(getattr(SuggestionItem, f)) for f in _STATE_COLUMNS]).where(
-    col(SuggestionItem.invite_id) == bindparam("invite_id")
-)
 
 
 @dataclass(slots=True)
@@ -479,51 +466,166 @@ class _ViewerRow:
     updated_at: datetime | None = None
 
 
-_VIEWER = sa_select(
-    col(SuggestionViewer.off),
-    col(SuggestionViewer.holdout),
-    col(SuggestionViewer.last_set),
-    col(SuggestionViewer.held_back),
-    col(SuggestionViewer.updated_at),
-).where(col(SuggestionViewer.invite_id) == bindparam("invite_id"))
-_PINS = (
-    sa_select(
-        col(SuggestionPin.room_item_id), col(SuggestionPin.invite_id), col(SuggestionPin.role)
-    )
-    .where(col(SuggestionPin.room_id) == bindparam("room_id"))
-    .order_by(col(SuggestionPin.id))
-)
-
-
 @dataclass
 class _Loaded:
     """What one panel request reads about the viewer, once, for the ranking and the recording."""
 
     viewer: _ViewerRow | None
     states: dict[int, _State]
+    pins: list[tuple[int, int | None, str]]  # item, for this person (or None: a role), role
+    reading: list[tuple[Any, ...]]  # this viewer's rollups: item, seconds, ... (see _ABOUT)
+    people: list[tuple[int, str, str, str]] | None  # the room's people: id, name, email, role
     # Filled by the ranking, for the recording: the items, and the viewer's rollups.
     by_id: dict[int, _Item] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)  # public id -> id
     own: dict[int, _Stat] | None = None
 
 
-def _load(session: Session, invite: Invite) -> _Loaded:
+# Everything small a panel request needs about the viewer and the room's people, read in one
+# round trip (a request runs a handful of statements, and on PostgreSQL each costs more in
+# round trip than in work). One UNION ALL; each part is tagged by its first column and fills the
+# slots it needs (seven numbers, four times, three strings), the rest NULL:
+#   v  the viewer's switches and what the panel showed last (suggestion_viewer: one row or none)
+#   s  their suggestion row per item (suggestion_item)
+#   p  the room's pins (suggestion_pin)
+#   o  their rollups per item, with the version they last opened (viewer_item_stat, item_seen)
+#   i  the room's people, unless the page has read them already (invite)
+_NUMBERS, _TIMES, _STRINGS = 7, 4, 3
+
+
+def _part(
+    kind: str, item: Any, numbers: Sequence[Any], times: Sequence[Any], strings: Sequence[Any]
+) -> Any:
+    def slots(values: Sequence[Any], size: int, kind_: Any) -> list[Any]:
+        filled = [type_coerce(v, kind_) for v in values]
+        return filled + [cast(null(), kind_) for _n in range(size - len(values))]
+
+    return sa_select(
+        literal_column(f"'{kind}'", String),
+        type_coerce(item, Integer) if item is not None else cast(null(), Integer),
+        *slots(numbers, _NUMBERS, Integer),
+        *slots(times, _TIMES, _RAW_TIME),
+        *slots(strings, _STRINGS, String),
+    )
+
+
+_ME: Any = bindparam("invite_id")
+_ABOUT_PARTS = (
+    _part(
+        "v",
+        None,
+        [cast(col(SuggestionViewer.off), Integer), cast(col(SuggestionViewer.holdout), Integer)],
+        [col(SuggestionViewer.updated_at)],
+        [col(SuggestionViewer.last_set), col(SuggestionViewer.held_back)],
+    ).where(col(SuggestionViewer.invite_id) == _ME),
+    _part(
+        "s",
+        col(SuggestionItem.room_item_id),
+        [
+            col(SuggestionItem.impressions),
+            col(SuggestionItem.since_open),
+            col(SuggestionItem.base_activity),
+            col(SuggestionItem.base_seconds),
+            col(SuggestionItem.mark_activity),
+            col(SuggestionItem.mark_seconds),
+        ],
+        [
+            col(SuggestionItem.first_shown_at),
+            col(SuggestionItem.last_shown_at),
+            col(SuggestionItem.rest_until),
+            col(SuggestionItem.dismissed_at),
+        ],
+        [col(SuggestionItem.grp)],
+    ).where(col(SuggestionItem.invite_id) == _ME),
+    _part(
+        "p",
+        col(SuggestionPin.room_item_id),
+        [col(SuggestionPin.invite_id), col(SuggestionPin.id)],
+        [],
+        [col(SuggestionPin.role)],
+    ).where(col(SuggestionPin.room_id) == bindparam("room_id")),
+    _part(
+        "o",
+        col(ViewerItemStat.room_item_id),
+        [
+            col(ViewerItemStat.active_seconds),
+            col(ViewerItemStat.opens) + col(ViewerItemStat.clicks) + col(ViewerItemStat.downloads),
+            col(ViewerItemStat.downloads),
+            col(ViewerItemStat.pages_done),
+            col(ViewerItemStat.video_seconds),
+            col(ViewerItemStat.duration),
+            col(ItemSeen.version_seen),
+        ],
+        [col(ViewerItemStat.last_at)],
+        [],
+    )
+    .select_from(ViewerItemStat)
+    .join(
+        ItemSeen,
+        (col(ItemSeen.invite_id) == col(ViewerItemStat.invite_id))
+        & (col(ItemSeen.room_item_id) == col(ViewerItemStat.room_item_id)),
+        isouter=True,
+    )
+    .where(
+        col(ViewerItemStat.room_id) == bindparam("room_id"),
+        col(ViewerItemStat.invite_id) == _ME,
+    ),
+)
+_PEOPLE_PART = _part(
+    "i", col(Invite.id), [], [], [col(Invite.name), col(Invite.email), col(Invite.role)]
+).where(col(Invite.room_id) == bindparam("room_id"), col(Invite.revoked_at).is_(None))
+_ABOUT = union_all(*_ABOUT_PARTS, _PEOPLE_PART)
+_ABOUT_WITHOUT_PEOPLE = union_all(*_ABOUT_PARTS)
+
+
+def _load(session: Session, room: Room, invite: Invite, people: Sequence[Invite] | None) -> _Loaded:
     if session.autoflush:
         session.flush()
-    found = _rows(session, _VIEWER, {"invite_id": invite.id})
-    viewer = _ViewerRow(*found[0]) if found else None
-    states = {row[0]: _State(*row) for row in _rows(session, _STATES, {"invite_id": invite.id})}
-    return _Loaded(viewer, states)
+    query = _ABOUT if people is None else _ABOUT_WITHOUT_PEOPLE
+    loaded = _Loaded(None, {}, [], [], [] if people is None else None)
+    pins: list[tuple[int, int, int | None, str]] = []
+    for kind, item, n1, n2, n3, n4, n5, n6, n7, t1, t2, t3, t4, s1, s2, s3 in _rows(
+        session, query, {"invite_id": invite.id, "room_id": room.id}
+    ):
+        if kind == "o":
+            loaded.reading.append((item, n1, n2, n3, n4, n5, n6, n7, _aware(t1)))
+        elif kind == "s":
+            loaded.states[item] = _State(
+                item, s1, n1, n2, _aware(t1), _aware(t2), _aware(t3), _aware(t4), n3, n4, n5, n6
+            )
+        elif kind == "i":
+            assert loaded.people is not None
+            loaded.people.append((item, s1, s2, s3))
+        elif kind == "p":
+            pins.append((n2, item, n1, s1))
+        else:
+            loaded.viewer = _ViewerRow(bool(n1), bool(n2), s1, s2, _aware(t1))
+    loaded.pins = [(item, person, role) for _id, item, person, role in sorted(pins)]
+    return loaded
+
+
+def _own(
+    loaded: _Loaded, items: dict[int, _Item]
+) -> tuple[dict[int, _Stat], dict[int, int | None]]:
+    """What the rollups hold about this viewer, per item, and the version they last opened."""
+    own: dict[int, _Stat] = {}
+    seen: dict[int, int | None] = {}
+    for item_id, active, activity, downloads, done, vsec, dur, version, last in loaded.reading:
+        item = items.get(item_id)
+        if item is None:
+            continue
+        own[item_id] = _Stat(active, activity, downloads, _completion(item, done, vsec, dur), last)
+        seen[item_id] = version
+    return own, seen
 
 
 @dataclass
 class _CoReads:
-    """Other deals' reading of this room's documents: who read what, and when first."""
+    """Other deals' reading, per source document of this room: document -> how many people who
+    read the source went on to read it (pairs read by fewer than CO_MIN_PEOPLE are left out)."""
 
     at: float
-    people: dict[int, dict[int, Any]]  # person -> document -> first read (comparable only)
-    readers: dict[int, list[int]]  # document -> people who read it
-    by_source: dict[int, dict[int, int]] = field(default_factory=dict)  # memo, see _co_counts
+    by_source: dict[int, dict[int, int]] = field(default_factory=dict)
 
 
 _co_cache: dict[tuple[str, frozenset[int]], _CoReads] = {}
@@ -536,9 +638,10 @@ def _co_engagement(
     """document id in this room -> (people, source document id): in the org's other rooms, how
     many people who spent time on one of `mine` later spent time on it. Counts only.
 
-    Other deals' reading does not need to be fresh to the second, so it is read once a minute
-    per room and process and shared by every viewer of the room; this viewer's own reading
-    (`mine`) is applied to it on every call, so what they just read moves the result at once."""
+    Other deals' reading does not need to be fresh to the second: each source document's counts
+    are read once a minute per room and process, and shared by every viewer of the room; which
+    sources apply is this viewer's own reading (`mine`), taken on every call, so what they just
+    read moves the result at once."""
     if not mine:
         return {}
     mine_docs = {i.document_id for i in mine}
@@ -549,68 +652,74 @@ def _co_engagement(
     clock = time.monotonic()
     with _co_lock:
         reads = _co_cache.get(key)
-    if reads is None or clock - reads.at >= CO_CACHE_SECONDS:
-        reads = _co_read(session, room, all_docs, clock)
-        with _co_lock:
+        if reads is None or clock - reads.at >= CO_CACHE_SECONDS:
             if len(_co_cache) > 1024:
                 _co_cache.clear()
-            _co_cache[key] = reads
+            reads = _co_cache[key] = _CoReads(clock)
+        missing = mine_docs - reads.by_source.keys()
+    if missing:
+        found = _co_read(session, room, missing)
+        with _co_lock:
+            reads.by_source.update(found)
     best: dict[int, tuple[int, int]] = {}
     for source in sorted(mine_docs):
-        for target, count in _co_counts(reads, source).items():
+        for target, count in reads.by_source[source].items():
             if target in mine_docs:
                 continue
-            # Two people at least: one person's path could identify them.
-            if count >= 2 and count > best.get(target, (0, 0))[0]:
+            if count > best.get(target, (0, 0))[0]:
                 best[target] = (count, source)
     return best
 
 
-def _co_read(session: Session, room: Room, docs: frozenset[int], clock: float) -> _CoReads:
-    # One read of the other deals' rollups for this room's documents, combined in Python:
-    # cheaper than a self-join of the rollups, which has no index to pair rows by person.
-    # The first reads are only compared with each other, so they come back as the database
-    # has them (fixed-width ISO text on SQLite, the driver's datetimes on PostgreSQL): turning
-    # thousands of them into aware datetimes cost more than the query.
-    first = type_coerce(col(ViewerItemStat.first_at), String)
-    query = (
-        sa_select(col(ViewerItemStat.invite_id), col(RoomItem.document_id), first)
-        .join(RoomItem, col(RoomItem.id) == col(ViewerItemStat.room_item_id))
-        .where(
-            col(ViewerItemStat.org_id) == room.org_id,
-            col(ViewerItemStat.room_id) != room.id,
-            col(ViewerItemStat.active_seconds) >= MEANINGFUL_SECONDS,
-            col(RoomItem.document_id).in_(docs),
-        )
+# Pairs of one person's rollups in another room: the source document, then (or at the same time)
+# the target, both read for more than a glance, the target a document of this room. Counted in
+# the database, so only (source, target, people) rows cross the wire; the rollups' unique
+# (invite, room item) index pairs a person's rows.
+_CO_SOURCE = ViewerItemStat.__table__.alias("co_source")  # type: ignore[attr-defined]
+_CO_TARGET = ViewerItemStat.__table__.alias("co_target")  # type: ignore[attr-defined]
+_CO_SOURCE_ITEM = RoomItem.__table__.alias("co_source_item")  # type: ignore[attr-defined]
+_CO_TARGET_ITEM = RoomItem.__table__.alias("co_target_item")  # type: ignore[attr-defined]
+_CO_HERE = RoomItem.__table__.alias("co_here")  # type: ignore[attr-defined]
+_CO_PEOPLE = func.count()
+_CO_PAIRS = (
+    sa_select(_CO_SOURCE_ITEM.c.document_id, _CO_TARGET_ITEM.c.document_id, _CO_PEOPLE)
+    .select_from(_CO_SOURCE)
+    .join(_CO_SOURCE_ITEM, _CO_SOURCE_ITEM.c.id == _CO_SOURCE.c.room_item_id)
+    .join(_CO_TARGET, _CO_TARGET.c.invite_id == _CO_SOURCE.c.invite_id)
+    .join(_CO_TARGET_ITEM, _CO_TARGET_ITEM.c.id == _CO_TARGET.c.room_item_id)
+    .join(
+        _CO_HERE,
+        (_CO_HERE.c.room_id == bindparam("room_id"))
+        & (_CO_HERE.c.document_id == _CO_TARGET_ITEM.c.document_id),
     )
-    people: dict[int, dict[int, Any]] = defaultdict(dict)
-    readers: dict[int, list[int]] = defaultdict(list)
-    for invite_id, document_id, first_at in _rows(session, query):
-        if document_id not in people[invite_id]:
-            readers[document_id].append(invite_id)
-        people[invite_id][document_id] = first_at
-    return _CoReads(clock, dict(people), dict(readers))
+    .where(
+        _CO_SOURCE.c.org_id == bindparam("org_id"),
+        _CO_SOURCE.c.room_id != bindparam("room_id"),
+        _CO_SOURCE.c.active_seconds >= MEANINGFUL_SECONDS,
+        _CO_SOURCE_ITEM.c.document_id.in_(bindparam("sources", expanding=True)),
+        _CO_TARGET.c.active_seconds >= MEANINGFUL_SECONDS,
+        _CO_TARGET_ITEM.c.document_id != _CO_SOURCE_ITEM.c.document_id,
+        or_(
+            _CO_TARGET.c.first_at >= _CO_SOURCE.c.first_at,
+            _CO_TARGET.c.first_at.is_(None),
+            _CO_SOURCE.c.first_at.is_(None),
+        ),
+    )
+    .group_by(_CO_SOURCE_ITEM.c.document_id, _CO_TARGET_ITEM.c.document_id)
+    .having(_CO_PEOPLE >= CO_MIN_PEOPLE)
+)
 
 
-def _co_counts(reads: _CoReads, source: int) -> dict[int, int]:
-    """document -> people who read `source` and then (or at the same time) that document."""
-    found = reads.by_source.get(source)
-    if found is not None:
-        return found
-    counts: dict[int, int] = defaultdict(int)
-    for person in reads.readers.get(source, ()):
-        read = reads.people[person]
-        source_at = read[source]
-        for target, target_at in read.items():
-            if target == source:
-                continue
-            if source_at is None or target_at is None or target_at >= source_at:
-                counts[target] += 1
-    reads.by_source[source] = found = dict(counts)
+def _co_read(session: Session, room: Room, sources: set[int]) -> dict[int, dict[int, int]]:
+    """source document -> target document -> people, for each of `sources` (one query)."""
+    found: dict[int, dict[int, int]] = {source: {} for source in sources}
+    params = {"room_id": room.id, "org_id": room.org_id, "sources": sorted(sources)}
+    for source, target, people in _rows(session, _CO_PAIRS, params):
+        found[source][target] = people
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Readers:
     """Colleagues' reading of one item, summed in the database."""
 
@@ -630,7 +739,7 @@ _COMMITTEE = (
     sa_select(
         col(ViewerItemStat.room_item_id),
         func.sum(col(ViewerItemStat.active_seconds)),
-        func.max(col(ViewerItemStat.last_at)),
+        type_coerce(func.max(col(ViewerItemStat.last_at)), _RAW_TIME),
         func.count(),
         func.max(_TOP_KEY),
     )
@@ -652,23 +761,11 @@ def _committee(session: Session, room: Room, colleagues: list[_Person]) -> dict[
     out = {}
     params = {"room_id": room.id, "people": list(people)}
     for item_id, total, latest, count, top in _rows(session, _COMMITTEE, params):
-        if isinstance(latest, str):  # defensive: a driver handing the aggregate back as text
-            latest = _parse_stored(latest)
         top = int(top)
         person = people.get(top & 0xFFFFFFFF)
         if person is not None:
-            out[item_id] = _Readers(int(total), latest, count, top >> 32, person)
+            out[item_id] = _Readers(int(total), _aware(latest), count, top >> 32, person)
     return out
-
-
-def _parse_stored(value: str) -> datetime | None:
-    from datetime import UTC
-
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- the ranker
@@ -707,7 +804,7 @@ def suggest(
         session,
         room,
         invite,
-        _load(session, invite),
+        _load(session, room, invite, people),
         half_life_days=half_life_days,
         holdout_percent=holdout_percent,
         now=now or utcnow(),
@@ -718,18 +815,12 @@ def suggest(
 
 
 def _colleagues(
-    session: Session, room: Room, invite: Invite, people: Sequence[Invite] | None
+    room: Room, invite: Invite, loaded: _Loaded, people: Sequence[Invite] | None
 ) -> list[_Person]:
     """The room's other people at the viewer's company (as analytics.company sees it)."""
+    rows: list[tuple[Any, ...]]
     if people is None:
-        rows = _rows(
-            session,
-            sa_select(col(Invite.id), col(Invite.name), col(Invite.email), col(Invite.role)).where(
-                col(Invite.room_id) == room.id,
-                col(Invite.id) != invite.id,
-                col(Invite.revoked_at).is_(None),
-            ),
-        )
+        rows = [row for row in loaded.people or () if row[0] != invite.id]
     else:
         rows = [
             (p.id, p.name, p.email, p.role)
@@ -782,7 +873,7 @@ def _rank(
             off=True,
         )
     paused = invite.tracking_paused_at is not None
-    own, seen = _own(session, room, invite, by_id)
+    own, seen = _own(loaded, by_id)
     loaded.own = own
     updated: set[int] = set()
     eligible: list[_Item] = []
@@ -818,7 +909,7 @@ def _rank(
             _("Shown in the order %(seller)s arranged.", seller=seller),
             holdout=True,
         )
-    colleagues = [] if paused else _colleagues(session, room, invite, people)
+    colleagues = [] if paused else _colleagues(room, invite, loaded, people)
     scored = [_Scored(i) for i in eligible]
     stage = _stage_now(room)
     stage_index = TAG_STAGES.index(stage)
@@ -828,7 +919,7 @@ def _rank(
     covered = sum(1 for i in now_items if consumed(i, own.get(i.id)))
     progressed = not paused and bool(now_items) and covered / len(now_items) >= 0.6
     role = invite.role if invite.role in BUYER_ROLES else ""
-    pins = _rows(session, _PINS, {"room_id": room.id})
+    pins = loaded.pins
     n = len(items)
     # The same words for every item: translated once, not once per item.
     stage_label = label(stage, "stage")
@@ -932,27 +1023,32 @@ def _personal(
     co = _co_engagement(session, room, reading, items)
     docs = {i.document_id: i for i in items}
     updated_text = _("Updated since you read it.") if updated else ""
+    # Shared tags with each source: a room has a few tag combinations, so once per combination.
+    shared: dict[frozenset[str], list[float]] = {}
     for s in scored:
         item = s.item
         if item.id in updated:
             s.add(W_UPDATED, updated_text)
-        best_source, total = None, 0.0
+        best_source, best_part, total = None, 0.0, 0.0
         tags = item.tags
-        for source, weight, source_tags in interest:
+        by_tags = shared.get(tags)
+        if by_tags is None:
+            by_tags = shared[tags] = [0.3 * len(t & tags) for _s, _w, t in interest]
+        for k, (source, weight, _t) in enumerate(interest):
             if source.id == item.id:
                 continue
-            similarity = 0.3 * len(source_tags & tags)
+            similarity = by_tags[k]
             if source.section_id is not None and source.section_id == item.section_id:
                 similarity += 1.0
             part = weight * similarity
             total += part
-            if part > 0 and (best_source is None or part > best_source[1]):
-                best_source = (source, part)
+            if part > best_part:
+                best_source, best_part = source, part
         if total > 0 and best_source is not None:
             value = W_INTEREST * math.log1p(total)
             reason = None
             if value >= 0.15:
-                reason = functools.partial(_, RELATED, title=best_source[0].title)
+                reason = functools.partial(_, RELATED, title=best_source.title)
             s.add(value, reason)
         readers = committee.get(item.id)
         if readers is not None:
@@ -1076,7 +1172,7 @@ def panel(
     (on SQLite, a read transaction that starts writing fails when another connection wrote
     in between, and the tracking writer writes every few hundred milliseconds)."""
     now = now or utcnow()
-    loaded = _load(session, invite)
+    loaded = _load(session, room, invite, people)
     found = _rank(
         session,
         room,
@@ -1143,17 +1239,25 @@ def _upsert(
     changed: Sequence[str],
 ) -> None:
     """Insert `rows`, or set the `changed` columns of the stored ones with the same `keys`: one
-    statement for any number of rows (both databases speak ON CONFLICT)."""
+    statement, sent once for all the rows (both databases speak ON CONFLICT; the drivers' batch
+    execution sends every row in one go)."""
+    connection = session.connection()
+    statement = _upsert_statement(connection.dialect.name, model, tuple(keys), tuple(changed))
+    connection.execute(statement, rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert_statement(
+    dialect_name: str, model: type[SQLModel], keys: tuple[str, ...], changed: tuple[str, ...]
+) -> Any:
+    """Built once per table: composing an upsert costs more than running it."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    connection = session.connection()
-    table = model.__table__  # type: ignore[attr-defined]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={c: statement.excluded[c] for c in changed}
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(model.__table__)  # type: ignore[attr-defined]
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in changed}
     )
-    connection.execute(statement)
 
 
 def _record(session: Session, *, shown: _Shown, loaded: _Loaded) -> None:

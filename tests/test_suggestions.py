@@ -216,6 +216,42 @@ def test_co_engagement_across_the_orgs_rooms_counts_people_never_names(session, 
     assert not any("Tanaka" in r or "Sato" in r for rs in reasons.values() for r in rs)
 
 
+def test_co_engagement_counts_only_what_was_read_after_and_follows_new_reading(session, services):
+    """Co-engagement is "went on to read": reading in the other order does not count. Other
+    deals' counts are kept for a minute, but which of them apply is the viewer's own reading,
+    taken on every call, so what they just read moves the result at once (P4)."""
+    w = World(session, services)
+    guide, roi, case = w.link("Guide"), w.link("ROI"), w.link("Case")
+    other = factories.room(
+        session, w.user, name="Globex", buyer_company="Globex", allowed_domains="globex.example"
+    )
+    theirs = [w.link(t, room=other) for t in ("Guide", "ROI", "Case")]
+    session.flush()
+    for mine, o in zip((guide, roi, case), theirs, strict=True):
+        o.document_id = mine.document_id
+    session.flush()
+    t0 = time.time() - 3600
+    for n in range(2):
+        person = w.person(f"p{n}@globex.example", f"P{n}", room=other)
+        for k, o in enumerate(theirs):  # Guide, then ROI, then Case
+            w.read(person, o, 120, at=t0 + 60 * k, room=other)
+
+    def similar(found):
+        return {
+            s.content_id: r
+            for s in found.items + found.rest
+            for r in s.reasons
+            if "similar deals" in r
+        }
+
+    w.read(w.kato, case, 120)  # nobody in the other deal read anything after Case
+    assert similar(w.suggest()) == {}
+    w.read(w.kato, guide, 300)  # just now: the cached counts for Guide apply at once
+    assert similar(w.suggest()) == {
+        roi.public_id: "In similar deals, 2 people who read “Guide” went on to read this."
+    }
+
+
 def test_one_person_in_another_deal_is_not_enough_to_show(session, services):
     """Co-engagement from a single person could identify them: it needs at least two."""
     w = World(session, services)
