@@ -1518,12 +1518,16 @@ class Ingest:
             self._thread = threading.Thread(target=self._run, name="tracking-ingest", daemon=True)
             self._thread.start()
 
+    def _wait(self) -> bool:
+        """Until a batch is waiting or `interval` has passed; True once closing."""
+        with self._lock:
+            if not self._stopping and len(self._beats) < self.batch:
+                self._lock.wait(self.interval)
+            return self._stopping
+
     def _run(self) -> None:
         while True:
-            with self._lock:
-                if not self._stopping and len(self._beats) < self.batch:
-                    self._lock.wait(self.interval)
-                stopping = self._stopping
+            stopping = self._wait()
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - keep the thread alive; beats were put back

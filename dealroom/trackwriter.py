@@ -259,11 +259,7 @@ class ProcessIngest(Ingest):
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                if not self._stopping and len(self._beats) < self.batch:
-                    self._lock.wait(self.interval)
-                stopping = self._stopping
-            if stopping:
+            if self._wait():
                 return
             if not self._alive():
                 log.error("the tracking writer process stopped; starting another")
