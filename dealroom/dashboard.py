@@ -25,7 +25,7 @@ from .db import pk
 from .i18n import _
 from .invites import Invite
 from .rooms import STAGES, Room
-from .scores import HEALTHS, RoomScore, rooms_in
+from .scores import HEALTHS, OPENED, RoomScore, rooms_in
 from .tracking import ActivityHour, ItemDay, RoomDay, TrackEvent, ViewerItemStat
 
 RANGES = (7, 30, 90)  # the date-range filter, in days
@@ -302,7 +302,6 @@ def content_effectiveness(
     # exactly the rooms shown: the placements' readers from ViewerItemStat, the time in range
     # from ItemDay. Python sees one row per document, not one per placement.
     ids = list(room_ids)
-    opened = (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0)
     readers = (
         sa_select(
             col(ViewerItemStat.room_item_id).label("item_id"),
@@ -314,7 +313,7 @@ def content_effectiveness(
         )
         # The organisation's: the join below keeps the placements in the rooms shown (an IN
         # list here too costs more than the rows it would save).
-        .where(col(ViewerItemStat.org_id) == org_id, opened)
+        .where(col(ViewerItemStat.org_id) == org_id, OPENED)
         .group_by(col(ViewerItemStat.room_item_id))
         .subquery()
     )

@@ -157,6 +157,11 @@ ROLLUP_READ_INDEXES = (
 FEW_ROOMS = 50  # up to this many rooms are named in the query; more read the whole organisation
 
 
+# A viewer "opened" an item: active time on it, or an open recorded (scores and the dashboard's
+# content effectiveness count the same thing).
+OPENED = (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0)
+
+
 def rooms_in(column: Any, room_ids: Sequence[int]) -> Any:
     """`column IN (room_ids)` for a few rooms; for many, no condition (the query is already
     scoped to the organisation and the caller keeps only its rooms' rows): a 500-value IN
@@ -374,7 +379,6 @@ def room_facts(
     ):
         if room_id in facts:
             facts[room_id].items = count
-    opened = (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0)
     for room_id, count in session.connection().execute(
         sa_select(
             col(ViewerItemStat.room_id), func.count(func.distinct(ViewerItemStat.room_item_id))
@@ -382,7 +386,7 @@ def room_facts(
         .where(
             col(ViewerItemStat.org_id) == org_id,
             rooms_in(col(ViewerItemStat.room_id), ids),
-            opened,
+            OPENED,
         )
         .group_by(col(ViewerItemStat.room_id))
     ):
@@ -630,7 +634,7 @@ def score_viewers(
             sa_select(col(ViewerItemStat.invite_id), func.count())
             .where(
                 col(ViewerItemStat.room_id) == pk(room),
-                (col(ViewerItemStat.active_seconds) > 0) | (col(ViewerItemStat.opens) > 0),
+                OPENED,
             )
             .group_by(col(ViewerItemStat.invite_id))
         ).all()

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import champion
-from ..content import room_content
+from ..content import RoomContent, room_content
 from ..errors import InvalidInput, NotFound
 from ..i18n import _
 from ..invites import Invite
@@ -49,14 +49,17 @@ def answer(req: Req) -> Response:
     return back_to_room(req, room)
 
 
-def setting_context(req: Req, room: Room) -> dict[str, Any]:
-    """What champion/_setting.html needs (the seller's room page includes it)."""
+def setting_context(req: Req, room: Room, listing: RoomContent | None = None) -> dict[str, Any]:
+    """What champion/_setting.html needs (the seller's room page includes it, and passes the
+    room's `listing` it has already read)."""
     on = champion.enabled_at(req.session, room=room) is not None
+    if on and listing is None:
+        listing = room_content(req.session, room=room)
     return {
         "room": room,
         "champion_on": on,
         # The key items are chosen while the view is on.
-        "champion_items": room_content(req.session, room=room).items if on else [],
+        "champion_items": listing.items if on and listing is not None else [],
         "champion_keys": champion.key_items(req.session, room=room) if on else set(),
         "champion_errors": {},
         "champion_saved": False,

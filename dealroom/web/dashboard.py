@@ -123,6 +123,7 @@ def _team(req: Req, user: User, *, every_line: bool = False) -> dict[str, Any]:
         "team": team,
         "filters": filters,
         "rows": rows,
+        "room_ids": ids,  # of `rows`
         "page": page,
         "today": today,
         "lines": lines,
@@ -199,7 +200,7 @@ def team(req: Req) -> Response:
         "timezone": getattr(current_timezone(), "key", "UTC"),
         # The measured effect of suggestions in the rooms shown (issue 5, P10).
         "suggestion_lift": suggestions.lift(
-            req.session, org_id=user.org_id, room_ids=[pk(s.room) for s in data["rows"]]
+            req.session, org_id=user.org_id, room_ids=data["room_ids"]
         ),
     }
     return render(req, "dashboard/team.html", ctx, fragment="dashboard/_team_live.html")

@@ -92,10 +92,11 @@ def _audit_room(req: Req, user: User, room: rooms.Room, action: str, **detail: o
 
 
 def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
+    content_panel = seller_panel(req, room)
     return {
         "room": room,
         "stages": STAGES,
-        "content_panel": seller_panel(req, room),
+        "content_panel": content_panel,
         "people": invites.list_invites(req.session, room=room),
         "requests": invites.pending_requests(req.session, room=room),
         "buyer_roles": invites.BUYER_ROLES,
@@ -111,7 +112,7 @@ def _detail_context(req: Req, room: rooms.Room) -> dict[str, object]:
         "export_panel": export_panel(req, room),
         "engagement": analytics.room_engagement(req.session, room=room),
         "actions_panel": actions_panel(req, room),
-        **champion_setting(req, room),
+        **champion_setting(req, room, listing=content_panel.content),
     }
 
 
