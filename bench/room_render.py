@@ -162,7 +162,8 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def main(runs: int = 60) -> None:
+def bench_services() -> tuple[Path, Any]:
+    """A throwaway directory with a migrated SQLite database, and the app's services on it."""
     tmp = Path(tempfile.mkdtemp(prefix="dealroom-bench-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     upgrade(url)
@@ -174,9 +175,12 @@ def main(runs: int = 60) -> None:
         storage_dir=str(tmp / "files"),
         run_jobs=False,
     )
-    services = build_services(settings, db=Database.from_url(url))
-    room_id, link = build(services.db, services)
-    app = create_app(services=services)
+    return tmp, build_services(settings, db=Database.from_url(url))
+
+
+def time_handlers() -> list[float]:
+    """From now on, each request's server-side time (the handler's thread-pool run, from the
+    session's start to the rendered response) is appended to the list returned."""
     server_times: list[float] = []
     original = handler._run
 
@@ -188,6 +192,14 @@ def main(runs: int = 60) -> None:
             server_times.append(time.perf_counter() - t0)
 
     handler._run = timed  # type: ignore[assignment]
+    return server_times
+
+
+def main(runs: int = 60) -> None:
+    tmp, services = bench_services()
+    room_id, link = build(services.db, services)
+    app = create_app(services=services)
+    server_times = time_handlers()
     tune_gc()  # as `python -m dealroom serve` does
     with TestClient(app, base_url="http://testserver") as buyer:
         page = buyer.get(link)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -31,15 +30,12 @@ sys.path.insert(0, str(ROOT))
 from sqlmodel import select  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
-from bench.room_render import build, percentile  # noqa: E402
+from bench.room_render import bench_services, build, percentile, time_handlers  # noqa: E402
 from dealroom import accounts, champion, content, invites, rooms, since  # noqa: E402
-from dealroom.app import build_services, create_app, tune_gc  # noqa: E402
-from dealroom.db import Database, pk  # noqa: E402
-from dealroom.migrate import upgrade  # noqa: E402
-from dealroom.settings import load_settings  # noqa: E402
+from dealroom.app import create_app, tune_gc  # noqa: E402
+from dealroom.db import pk  # noqa: E402
 from dealroom.tracking import ViewerItemStat  # noqa: E402
 from dealroom.web import buyer as buyer_web  # noqa: E402
-from dealroom.web import handler  # noqa: E402
 
 
 def _back(services: Any, room_id: str, days: int = 31) -> None:
@@ -78,34 +74,14 @@ def _champion_world(services: Any, room_id: str) -> None:
 
 
 def main(runs: int = 40) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="dealroom-bench-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    upgrade(url)
-    settings = load_settings(
-        environ={},
-        dotenv=None,
-        secret_key="bench-secret-0123456789-abcdefghijklmnop",
-        base_url="http://testserver",
-        storage_dir=str(tmp / "files"),
-        run_jobs=False,
-    )
-    services = build_services(settings, db=Database.from_url(url))
+    tmp, services = bench_services()
     room_id, link = build(services.db, services)
     _champion_world(services, room_id)
     app = create_app(services=services)
-    server_times: list[float] = []
-    original = handler._run
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            server_times.append(time.perf_counter() - t0)
-
-    handler._run = timed  # type: ignore[assignment]
+    server_times = time_handlers()
     tune_gc()
-    real_banner, real_notice = buyer_web.since_banner, buyer_web.champion_notice
+    # What the room page calls for the banner and the notice (web/buyer.py, in page_marks).
+    real_banner, real_notice = since.banner, buyer_web.champion_notice_for
     with_ms, without_ms, changes_ms, view_ms = [], [], [], []
     with TestClient(app, base_url="http://testserver") as client:
         page = client.get(link)
@@ -117,16 +93,16 @@ def main(runs: int = 40) -> None:
         for _ in range(5):
             client.get(f"/r/{room_id}")
         for _ in range(runs):
-            buyer_web.since_banner, buyer_web.champion_notice = real_banner, real_notice
+            since.banner, buyer_web.champion_notice_for = real_banner, real_notice
             server_times.clear()
             client.get(f"/r/{room_id}")
             with_ms.append(server_times[-1])
-            buyer_web.since_banner = lambda *a, **k: None  # type: ignore[assignment]
-            buyer_web.champion_notice = lambda *a, **k: champion.Notice(False, False)  # type: ignore[assignment]
+            since.banner = lambda *a, **k: None  # type: ignore[assignment]
+            buyer_web.champion_notice_for = lambda *a, **k: champion.Notice(False, False)  # type: ignore[assignment]
             server_times.clear()
             client.get(f"/r/{room_id}")
             without_ms.append(server_times[-1])
-        buyer_web.since_banner, buyer_web.champion_notice = real_banner, real_notice
+        since.banner, buyer_web.champion_notice_for = real_banner, real_notice
     with services.db.session() as session:
         room = rooms.get_room_by_public_id(session, room_id)
         assert room is not None
