@@ -81,7 +81,7 @@ def main(runs: int = 40) -> None:
     server_times = time_handlers()
     tune_gc()
     # What the room page calls for the banner and the notice (web/buyer.py, in page_marks).
-    real_banner, real_notice = since.banner, buyer_web.champion_notice_for
+    real_banner, real_notice = since.banner, buyer_web.champion_notice
     with_ms, without_ms, changes_ms, view_ms = [], [], [], []
     with TestClient(app, base_url="http://testserver") as client:
         page = client.get(link)
@@ -93,16 +93,16 @@ def main(runs: int = 40) -> None:
         for _ in range(5):
             client.get(f"/r/{room_id}")
         for _ in range(runs):
-            since.banner, buyer_web.champion_notice_for = real_banner, real_notice
+            since.banner, buyer_web.champion_notice = real_banner, real_notice
             server_times.clear()
             client.get(f"/r/{room_id}")
             with_ms.append(server_times[-1])
             since.banner = lambda *a, **k: None  # type: ignore[assignment]
-            buyer_web.champion_notice_for = lambda *a, **k: champion.Notice(False, False)  # type: ignore[assignment]
+            buyer_web.champion_notice = lambda *a, **k: champion.Notice(False, False)  # type: ignore[assignment]
             server_times.clear()
             client.get(f"/r/{room_id}")
             without_ms.append(server_times[-1])
-        since.banner, buyer_web.champion_notice_for = real_banner, real_notice
+        since.banner, buyer_web.champion_notice = real_banner, real_notice
     with services.db.session() as session:
         room = rooms.get_room_by_public_id(session, room_id)
         assert room is not None

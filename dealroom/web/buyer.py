@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import accounts, content, invites, since
-from ..champion import notice as champion_notice_for
+from ..champion import notice as champion_notice
 from ..errors import InvalidInput, LinkProblem, RateLimited
 from ..invites import AccessPolicy, LinkState, VerifyOutcome
 from .auth import (
@@ -20,7 +20,6 @@ from .auth import (
     remember_device,
     require_viewer,
 )
-from .champion import notice as champion_notice
 from .chat import chat_panel
 from .content import buyer_panel, deliver
 from .handler import Req, endpoint
@@ -204,11 +203,11 @@ def room_page(req: Req) -> Response:
     # Opening the room moves the buyer's "since your last visit" marker and records the notices
     # shown: written in a short transaction of their own (see page_marks), this one only reads.
     if invite is None:
-        changes, champion = None, champion_notice(req, room, None)
+        changes, champion = None, champion_notice(req.session, room=room, invite=None)
     else:
         with page_marks(req, invite) as (session, mine):
             changes = since.banner(session, room=room, invite=mine, users=team, invites=everyone)
-            champion = champion_notice_for(session, room=room, invite=mine)
+            champion = champion_notice(session, room=room, invite=mine)
     ctx = {
         "room": room,
         "viewer": invite,

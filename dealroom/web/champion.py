@@ -12,18 +12,12 @@ from .. import champion
 from ..content import RoomContent, room_content
 from ..errors import InvalidInput, NotFound
 from ..i18n import _
-from ..invites import Invite
 from ..rooms import Room
 from .auth import require_room, require_viewer
 from .handler import Req, Rollback, endpoint
 from .htmx import is_htmx
 from .render import redirect, render
 from .tracking import back_to_room, record_choice
-
-
-def notice(req: Req, room: Room, invite: Invite | None) -> champion.Notice:
-    """For buyer pages that show the tracking notice (showing it is recorded)."""
-    return champion.notice(req.session, room=room, invite=invite)
 
 
 @endpoint

@@ -1,35 +1,16 @@
-"""The buyer room page's "since your last visit" banner, and closing it."""
+"""Closing the buyer room page's "since your last visit" banner (the room page itself shows
+it: web/buyer.py, through since.banner)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import since
-from ..accounts import User
-from ..invites import Invite
-from ..rooms import Room
 from .auth import require_viewer
 from .handler import Req, endpoint
 from .htmx import is_htmx
 from .render import redirect, render
-
-
-def since_banner(
-    req: Req,
-    room: Room,
-    invite: Invite | None,
-    *,
-    users: Sequence[User] | None = None,
-    invites: Sequence[Invite] | None = None,
-) -> since.Changes | None:
-    """For the buyer room page (opening it is what moves the buyer's marker); a seller's
-    preview records nothing and shows no banner."""
-    if invite is None:
-        return None
-    return since.banner(req.session, room=room, invite=invite, users=users, invites=invites)
 
 
 @endpoint(form=True)
