@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import Receive, Scope, Send
 
 from .db import Database
 from .gctune import tune_gc as tune_gc  # re-exported: `dealroom.app.tune_gc`
@@ -122,6 +123,22 @@ async def shutdown(services: Services) -> None:
     log.info("Dealroom stopped cleanly")
 
 
+class DealroomApp(Starlette):
+    """The app. A tracking beat (POST /r/{room_id}/t, the most frequent request by far) is
+    answered by `beacon` before Starlette's own error and middleware layers; see
+    web/tracking.py's BeaconFastPath."""
+
+    beacon: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.beacon is not None:
+            room_id = self.beacon.room_of(scope)
+            if room_id is not None:
+                await self.beacon(scope, receive, send, room_id)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
     from .web import errors as web_errors
     from .web import routes
@@ -170,17 +187,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     }
     # Its checks and headers, for the fast path (which never calls the app it would wrap).
     security = SecurityMiddleware(Response(status_code=404), **security_options)
-    app = Starlette(
+    app = DealroomApp(
         debug=False,
         routes=[
             *routes.all_routes(),
             Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
         ],
         middleware=[
-            # The tracking beacon, the most frequent request by far, is answered here directly
-            # (with the same origin check, security headers and metrics); see web/tracking.py.
-            Middleware(BeaconFastPath, services=services, security=security),
-            # Every other answer, refused ones too, gets a request id, a log line and metrics.
+            # Every answer but a tracking beat's (see DealroomApp), refused ones too, gets a
+            # request id, a log line and metrics.
             Middleware(ObservabilityMiddleware),
             # Then the language, so every answer (404s and refused forms too) speaks the reader's.
             Middleware(LocaleMiddleware),
@@ -196,4 +211,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     app.state.services = services
+    # The tracking beat is answered first, with the same origin check, security headers and
+    # metrics as everything else.
+    app.beacon = BeaconFastPath(services, security)
     return app

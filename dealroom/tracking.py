@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import operator
 import re
 import sys
 import threading
@@ -32,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Index, LargeBinary, UniqueConstraint, bindparam, func, literal, tuple_
 from sqlalchemy import delete as sa_delete
@@ -49,6 +50,7 @@ from .rooms import Room
 
 log = logging.getLogger("dealroom.tracking")
 
+HOUR = timedelta(hours=1)
 VISIT_GAP = timedelta(minutes=30)  # a quieter stretch than this starts a new visit
 SLACK_SECONDS = 2.0  # network jitter allowed on top of the real time between two beats
 MAX_EVENT_SECONDS = 3600
@@ -248,11 +250,12 @@ class Signal(SQLModel, table=True):
 SIGNAL_KINDS = ("new_person", "returned", "pricing", "reread")
 
 
-# ---------------------------------------------------------------- events (one dataclass per kind)
+# ---------------------------------------------------------------- events (one class per kind)
+# Named tuples: every beat is built by the web process and pickled to the writer process, and
+# tuples cost a fraction of what (frozen) dataclasses cost to build and to pickle.
 
 
-@dataclass(frozen=True)
-class ItemTime:
+class ItemTime(NamedTuple):
     """Active seconds on a room item (and a PDF page)."""
 
     item: str  # RoomItem.public_id
@@ -260,15 +263,13 @@ class ItemTime:
     page: int | None = None
 
 
-@dataclass(frozen=True)
-class RoomTime:
+class RoomTime(NamedTuple):
     """Active seconds on the room page itself."""
 
     seconds: int
 
 
-@dataclass(frozen=True)
-class VideoWatch:
+class VideoWatch(NamedTuple):
     """A range of a video watched while the viewer was active."""
 
     item: str
@@ -278,16 +279,14 @@ class VideoWatch:
     duration: int = 0
 
 
-@dataclass(frozen=True)
-class SectionOpen:
+class SectionOpen(NamedTuple):
     section: str  # Section.public_id
 
 
 BeatEvent = ItemTime | RoomTime | VideoWatch | SectionOpen
 
 
-@dataclass(frozen=True)
-class Beat:
+class Beat(NamedTuple):
     """One accepted beacon, as the web layer hands it over (already authenticated)."""
 
     received_at: float  # time.time() when the request arrived
@@ -469,7 +468,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
 def _driver_time(session: Session) -> Callable[[datetime | None], Any]:
@@ -523,8 +522,28 @@ def _upsert(
     if not rows:
         return
     rows = sorted(rows, key=lambda row: tuple(row[key] for key in keys))
-    table = model.__table__  # type: ignore[attr-defined]
     dialect = _dialect(session)
+    shape = (model, dialect, keys, add, latest, earliest, replace)
+    stmt = _UPSERTS.get(shape)
+    if stmt is None:
+        stmt = _UPSERTS[shape] = _upsert_statement(*shape)
+    session.execute(stmt, rows)
+
+
+# Built once per shape: the writer upserts the same five tables every half second.
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _upsert_statement(
+    model: type[SQLModel],
+    dialect: str,
+    keys: tuple[str, ...],
+    add: tuple[str, ...],
+    latest: tuple[str, ...],
+    earliest: tuple[str, ...],
+    replace: tuple[str, ...],
+) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
     new = stmt.excluded
@@ -540,10 +559,8 @@ def _upsert(
     for name in replace:
         updates[name] = new[name]
     if updates:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    session.execute(stmt, rows)
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    return stmt.on_conflict_do_nothing(index_elements=list(keys))
 
 
 # ---------------------------------------------------------------- the writer
@@ -667,6 +684,12 @@ class _Stream:
     last_beat_at: datetime | None
     inputs: int
     changed: bool = False
+    beat_at: Any = None  # last_beat_at as the driver takes it, once changed
+    stored_seq: int = -1  # last_seq as the database holds it (the update is conditional on it)
+
+    def __post_init__(self) -> None:
+        if self.stored_seq < 0:
+            self.stored_seq = self.last_seq
 
 
 V = Visit.__table__  # type: ignore[attr-defined]
@@ -681,7 +704,7 @@ class _Writer:
 
     session: Session
     return_days: int
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # rows of EVENT_COLUMNS
     viewer: dict[int, dict[str, Any]] = field(default_factory=dict)
     items: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     pages: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)
@@ -696,6 +719,25 @@ class _Writer:
     item_at: dict[tuple[int, int], datetime] = field(default_factory=dict)  # the latest event
     pricing: set[tuple[int, int]] = field(default_factory=set)
     people: dict[int, _Person] = field(default_factory=dict)
+    _stamped: tuple[datetime | None, Any] = (None, None)
+    _convert: Callable[[datetime | None], Any] | None = None
+    _hour: datetime | None = None  # the hour of the latest event (a batch is within one or two)
+
+    def _hour_of(self, at: datetime) -> datetime:
+        hour = self._hour
+        if hour is None or not hour <= at < hour + HOUR:
+            hour = self._hour = at.replace(minute=0, second=0, microsecond=0)
+        return hour
+
+    def stamp(self, value: datetime | None) -> Any:
+        """`value` as the driver takes it; a beat's events share one time, converted once."""
+        at, stamped = self._stamped
+        if value is not at:
+            if self._convert is None:
+                self._convert = _driver_time(self.session)
+            stamped = self._convert(value)
+            self._stamped = (value, stamped)
+        return stamped
 
     # -- visits
 
@@ -812,21 +854,21 @@ class _Writer:
         stop: int | None = None,
         ref: str = "",
     ) -> None:
-        self.events.append(
-            {
-                "org_id": person.org_id,
-                "room_id": person.room_id,
-                "invite_id": person.id,
-                "visit_id": visit.id if visit is not None else None,
-                "at": at,
-                "kind": kind,
-                "room_item_id": item.id if item is not None else None,
-                "page": page,
-                "seconds": seconds,
-                "start": start,
-                "stop": stop,
-                "ref": ref,
-            }
+        self.events.append(  # EVENT_COLUMNS, as the driver takes them
+            (
+                person.org_id,
+                person.room_id,
+                person.id,
+                visit.id if visit is not None else None,
+                self.stamp(at),
+                kind,
+                item.id if item is not None else None,
+                page,
+                seconds,
+                start,
+                stop,
+                ref,
+            )
         )
         stat = self._viewer_row(person, at)
         stat["active_seconds"] += seconds
@@ -837,7 +879,7 @@ class _Writer:
         if visit is not None:
             visit.seen = max(visit.seen or at, at)
             visit.added += seconds
-        hour = at.replace(minute=0, second=0, microsecond=0)
+        hour = self._hour_of(at)
         h = self.hours.get((person.room_id, hour))
         if h is None:
             h = self.hours[(person.room_id, hour)] = {
@@ -904,29 +946,12 @@ class _Writer:
     def write(self) -> None:
         session = self.session
         if self.events:
-            stamp = _driver_time(session)
             columns = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
             session.connection().exec_driver_sql(
                 # Only constant column names and placeholders are formatted in; values are bound.
                 f"INSERT INTO track_event ({columns}) "  # noqa: S608
                 f"VALUES ({_placeholders(session, len(EVENT_COLUMNS))})",
-                [
-                    (
-                        e["org_id"],
-                        e["room_id"],
-                        e["invite_id"],
-                        e["visit_id"],
-                        stamp(e["at"]),
-                        e["kind"],
-                        e["room_item_id"],
-                        e["page"],
-                        e["seconds"],
-                        e["start"],
-                        e["stop"],
-                        e["ref"],
-                    )
-                    for e in self.events
-                ],
+                self.events,
             )
         _upsert(
             session,
@@ -1228,9 +1253,31 @@ class Reference:
     cache can only delay a change of state: a revocation or a pause counts from at most `ttl`
     seconds after it."""
 
-    def __init__(self, ttl: float = 1.0) -> None:
+    def __init__(self, ttl: float = 1.0, *, streams: int = 100_000) -> None:
         self.ttl = ttl
+        # Each page's stream as this writer last committed it: a page beats every 10 s, so
+        # reading its row back for every beat cost more than the rest of the beat. The update
+        # is conditional on the sequence number read here, so a stream another process's writer
+        # moved on in between is noticed (StaleStreams) and the batch written again from the
+        # database. Not reset with the rest: nothing but a writer changes a stream.
+        self.streams: dict[str, _Stream] = {}
+        self.stream_limit = streams
         self._reset()
+
+    def forget_streams(self, keys: Iterable[str] | None = None) -> None:
+        if keys is None:
+            self.streams.clear()
+        else:
+            for key in keys:
+                self.streams.pop(key, None)
+
+    def remember_streams(self, streams: Iterable[_Stream]) -> None:
+        if len(self.streams) > self.stream_limit:
+            self.streams.clear()
+        for stream in streams:
+            stream.changed = False
+            stream.stored_seq = stream.last_seq
+            self.streams[stream.key] = stream
 
     def _reset(self) -> None:
         self._at = -1e18
@@ -1304,9 +1351,34 @@ def apply_beats(
     if not beats:
         return 0
     known = reference or Reference(ttl=0)
+    refused = DropCounter()  # counted into `drops` once the batch is written
+    try:
+        accepted = _apply_beats(session, beats, known, refused, return_days)
+    except BaseException:
+        known.forget_streams()  # rolled back: what the batch changed is not in the database
+        raise
+    for reason, count in refused.take().items():
+        drops.add(reason, count)
+    drops.accepted += accepted
+    return accepted
+
+
+_STREAM_ORDER = operator.attrgetter("stream", "seq")
+
+
+class StaleStreams(Exception):
+    """Another process's writer moved on one of this batch's streams since this writer read it
+    (the batch is rolled back and written again from the database)."""
+
+
+def _apply_beats(
+    session: Session, beats: Sequence[Beat], known: Reference, drops: DropCounter, return_days: int
+) -> int:
     people, rooms_by_id, sellers, items, sections = known.lookup(session, beats)
     keys = {b.stream for b in beats}
-    streams = _streams(session, keys)
+    cached = known.streams
+    streams = {key: cached[key] for key in keys if key in cached}
+    streams.update(_streams(session, keys - streams.keys()))
     new_streams: dict[str, dict[str, Any]] = {}
     for beat in beats:
         person = people.get(beat.invite)
@@ -1326,7 +1398,7 @@ def apply_beats(
     writer = _Writer(session, return_days)
     writer.load_latest(p.id for p in people.values())
     accepted = 0
-    for beat in sorted(beats, key=lambda b: (b.stream, b.seq)):
+    for beat in sorted(beats, key=_STREAM_ORDER):
         count = max(1, len(beat.events))
         person = people.get(beat.invite)
         room_id = rooms_by_id.get(beat.room)
@@ -1355,6 +1427,7 @@ def apply_beats(
             continue
         stream.last_seq = beat.seq
         stream.last_beat_at = max(at, stream.last_beat_at or at)
+        stream.beat_at = writer.stamp(stream.last_beat_at)  # usually `at`: its events reuse it
         stream.inputs += beat.inputs
         stream.changed = True
         if not beat.events:
@@ -1410,17 +1483,20 @@ def apply_beats(
                     key = (person.id, info.id)
                     writer.durations[key] = max(writer.durations.get(key, 0), event.duration)
             accepted += 1
-    changed = [s for s in streams.values() if s.changed]
+    changed = sorted((s for s in streams.values() if s.changed), key=lambda s: s.id)
     if changed:
-        stamp = _driver_time(session)
         mark = "?" if _dialect(session) == "sqlite" else "%s"
-        session.connection().exec_driver_sql(
+        # In id order, like every writer: two taking the same rows in different orders would
+        # each wait for the other.
+        result = session.connection().exec_driver_sql(
             f"UPDATE track_stream SET last_seq = {mark}, last_beat_at = {mark}, "  # noqa: S608
-            f"visit_id = {mark}, inputs = {mark} WHERE id = {mark}",
-            [(s.last_seq, stamp(s.last_beat_at), s.visit_id, s.inputs, s.id) for s in changed],
+            f"visit_id = {mark}, inputs = {mark} WHERE id = {mark} AND last_seq = {mark}",
+            [(s.last_seq, s.beat_at, s.visit_id, s.inputs, s.id, s.stored_seq) for s in changed],
         )
+        if result.rowcount != len(changed):
+            raise StaleStreams(f"{len(changed) - result.rowcount} streams moved on elsewhere")
     writer.write()
-    drops.accepted += accepted
+    known.remember_streams(streams.values())
     return accepted
 
 
@@ -1545,19 +1621,14 @@ class Ingest:
             if not beats and not pending:
                 return 0
             try:
-                with self.db.session(write=True) as session:
-                    accepted = apply_beats(
-                        session,
-                        beats,
-                        drops=self.drops,
-                        return_days=self.return_days,
-                        reference=self.reference,
-                    )
-                    late = self.drops.take()
-                    for reason, count in late.items():
-                        pending[reason] = pending.get(reason, 0) + count
-                    _write_drops(session, pending, utcnow().date())
+                try:
+                    accepted = self._write(beats, pending)
+                except StaleStreams:
+                    # Another process wrote some of these pages' beats meanwhile: again, with
+                    # every stream read from the database (the cache was just dropped).
+                    accepted = self._write(beats, pending)
             except Exception:
+                self.reference.forget_streams()
                 with self._lock:
                     self._beats[:0] = beats
                 self.drops.restore(pending)
@@ -1566,6 +1637,23 @@ class Ingest:
             if self.on_flush is not None:
                 self.on_flush(accepted)
             return accepted
+
+    def _write(self, beats: list[Beat], pending: dict[str, int]) -> int:
+        """One transaction: the beats, then every refusal counted so far (added to `pending`,
+        which the caller gives back to `drops` if the transaction fails)."""
+        with self.db.session(write=True) as session:
+            accepted = apply_beats(
+                session,
+                beats,
+                drops=self.drops,
+                return_days=self.return_days,
+                reference=self.reference,
+            )
+            late = self.drops.take()
+            for reason, count in late.items():
+                pending[reason] = pending.get(reason, 0) + count
+            _write_drops(session, pending, utcnow().date())
+        return accepted
 
     def close(self) -> None:
         thread = self._thread

@@ -354,13 +354,7 @@ def test_bots_and_devices():
 
 
 def test_ingest_buffer_flushes_in_batches_and_on_close(db, services):
-    with db.session() as session:
-        user = factories.seller(session)
-        room = factories.room(session, user)
-        kato = factories.invite(session, services, room, user)
-        tracking.show_notice(kato)
-        session.flush()
-        world = {"room": room, "kato": kato}
+    world = _ingest_world(db, services)
     ingest = tracking.Ingest(db, interval=60)
     for n in range(1, 4):
         ingest.add(beat(world, n, RoomTime(5), at=n * 10))
@@ -369,6 +363,85 @@ def test_ingest_buffer_flushes_in_batches_and_on_close(db, services):
     assert ingest.depth == 0 and ingest.flushed == 3
     with db.session() as session:
         assert session.exec(select(ViewerStat.active_seconds)).one() == 15
+
+
+def _ingest_world(db, services):
+    with db.session() as session:
+        user = factories.seller(session)
+        room = factories.room(session, user)
+        kato = factories.invite(session, services, room, user)
+        tracking.show_notice(kato)
+        session.flush()
+        return {"room": room, "kato": kato}
+
+
+def _written(ingest, *beats):
+    for each in beats:
+        ingest.add(each)
+    return ingest.flush()
+
+
+def test_a_writer_notices_a_page_another_process_wrote_and_writes_again(db, services):
+    """Each writer remembers the streams it wrote rather than reading them back for every beat.
+    When another process's writer wrote a later beat of the same page meanwhile, the update
+    finds the stream moved on: the batch is rolled back and written again from the database,
+    so nothing is lost, counted twice or let through out of order."""
+    world = _ingest_world(db, services)
+    mine, theirs = tracking.Ingest(db, interval=60), tracking.Ingest(db, interval=60)
+    assert _written(mine, beat(world, 1, RoomTime(5), at=10)) == 1
+    assert _written(theirs, beat(world, 2, RoomTime(5), at=20)) == 1
+    # `mine` still remembers seq 1; the database has seq 2. The page's retry of seq 2 reaching
+    # this process is a replay, refused.
+    assert mine.reference.streams["s1"].last_seq == 1
+    assert _written(mine, beat(world, 2, RoomTime(5), at=21)) == 0
+    assert mine.drops.total == {"duplicate": 1} and not theirs.drops.total
+    assert _written(mine, beat(world, 3, RoomTime(5), at=30)) == 1
+    assert mine.reference.streams["s1"].last_seq == 3
+    with db.session() as session:
+        assert session.exec(select(ViewerStat.active_seconds)).one() == 15
+        assert session.exec(select(func.count()).select_from(TrackEvent)).one() == 3
+
+
+def test_a_remembered_stream_that_was_erased_starts_again(db, services):
+    world = _ingest_world(db, services)
+    ingest = tracking.Ingest(db, interval=60)
+    assert _written(ingest, beat(world, 1, RoomTime(5), at=10)) == 1
+    with db.session() as session:
+        kato = session.get(invites.Invite, pk(world["kato"]))
+        assert tracking.erase_viewer(session, invite=kato) == 1
+    # The stream (and its visit) are gone from the database, not from the writer's memory.
+    assert _written(ingest, beat(world, 2, RoomTime(5), at=20)) == 1
+    with db.session() as session:
+        assert session.exec(select(ViewerStat.active_seconds)).one() == 5
+        (visit,) = session.exec(select(Visit)).all()
+        assert visit.active_seconds == 5
+
+
+def test_a_failed_batch_counts_no_refusal_twice(db, services, monkeypatch):
+    """Refusals are counted once the batch they belong to is written: a batch written twice
+    (here: the first attempt fails) does not count its duplicates twice."""
+    world = _ingest_world(db, services)
+    ingest = tracking.Ingest(db, interval=60)
+    assert _written(ingest, beat(world, 1, RoomTime(5), at=10)) == 1
+    real = tracking._Writer.write
+    calls = []
+
+    def fails_once(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        real(self)
+
+    monkeypatch.setattr(tracking._Writer, "write", fails_once)
+    for each in (beat(world, 1, RoomTime(5), at=11), beat(world, 2, RoomTime(5), at=20)):
+        ingest.add(each)
+    with pytest.raises(RuntimeError):
+        ingest.flush()
+    assert ingest.depth == 2 and not ingest.drops.total  # kept, and nothing counted yet
+    assert ingest.flush() == 1
+    assert ingest.drops.total == {"duplicate": 1}
+    with db.session() as session:
+        assert session.exec(select(ViewerStat.active_seconds)).one() == 10
 
 
 # ---------------------------------------------------------------- the beacon parser, fuzzed

@@ -180,11 +180,14 @@ class SecurityMiddleware:
         return value if isinstance(value, str) else None
 
     def _origin_problem(self, scope: Scope) -> str | None:
-        origin = _header(scope, b"origin")
+        return self.origin_problem(
+            _header(scope, b"origin"), _header(scope, b"host"), scope.get("scheme", "http")
+        )
+
+    def origin_problem(self, origin: str, host: str, scheme: str) -> str | None:
+        """Why a request with this Origin header is refused (None: accepted)."""
         if not origin or origin == "null":
             return None if not origin else _("Requests from this origin are not accepted.")
-        host = _header(scope, b"host")
-        scheme = scope.get("scheme", "http")
         if origin in (self.base_origin, f"{scheme}://{host}"):
             return None
         return _("Requests from another site are not accepted.")
@@ -268,10 +271,11 @@ class SecurityMiddleware:
         trust it (`DEALROOM_TRUST_PROXY`). A client's own X-Forwarded-Proto is ignored otherwise."""
         if scope.get("scheme") == "https":
             return True
-        if not self.trust_proxy:
-            return False
-        forwarded = _header(scope, b"x-forwarded-proto").split(",")[0].strip().lower()
-        return forwarded == "https"
+        return self.trust_proxy and self.forwarded_https(_header(scope, b"x-forwarded-proto"))
+
+    @staticmethod
+    def forwarded_https(forwarded_proto: str) -> bool:
+        return forwarded_proto.split(",")[0].strip().lower() == "https"
 
     def _security_headers(self, headers: MutableHeaders, path: str, *, https: bool) -> None:
         headers.setdefault(

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .. import analytics, audit, metrics, tracking
 from ..db import pk
@@ -196,36 +196,45 @@ def accept_beat(services: Any, room_id: str, headers: dict[bytes, str], body: by
     )
 
 
-WANTED = {b"content-length", b"cookie", b"user-agent"}
+WANTED = frozenset({b"content-length", b"cookie", b"user-agent"})
+
+
+async def _answer(
+    services: Any, receive: Receive, headers: dict[bytes, str], room_id: str
+) -> tuple[int, bytes]:
+    """(status, JSON error body or b"") for one beat."""
+    try:
+        body = await _read_body(receive, headers.get(b"content-length", ""))
+        accept_beat(services, room_id, headers, body)
+        return 204, b""
+    except Answer as answer:
+        if answer.status == 204:
+            return 204, b""
+        error = {"error": {"code": answer.code, "message": answer.message}}
+        return answer.status, json.dumps(error).encode()
+
+
+def _with_body(headers: list[tuple[bytes, bytes]], payload: bytes) -> list[tuple[bytes, bytes]]:
+    if payload:
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+    return headers
 
 
 async def handle_beacon(
     services: Any, scope: Scope, receive: Receive, send: Send, room_id: str
 ) -> int:
-    """POST /r/{room_id}/t as plain ASGI; returns the status it answered."""
+    """POST /r/{room_id}/t as plain ASGI, behind the middleware; returns the status it answered."""
     country = services.settings.track_country_header.lower().encode("latin-1")
     headers = {
         name: value.decode("latin-1")
         for name, value in scope["headers"]
         if name in WANTED or name == country
     }
-    try:
-        body = await _read_body(receive, headers.get(b"content-length", ""))
-        accept_beat(services, room_id, headers, body)
-        status, payload = 204, b""
-    except Answer as answer:
-        status = answer.status
-        payload = (
-            b""
-            if status == 204
-            else json.dumps({"error": {"code": answer.code, "message": answer.message}}).encode()
-        )
-    response_headers = [(b"cache-control", b"no-store")]
-    if payload:
-        response_headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-        ]
+    status, payload = await _answer(services, receive, headers, room_id)
+    response_headers = _with_body([(b"cache-control", b"no-store")], payload)
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": payload})
     return status
@@ -248,51 +257,76 @@ class BeaconEndpoint:
 
 
 BEACON_PATH = re.compile(r"^/r/([A-Za-z0-9_-]{1,64})/t$")
+# What the fast path reads of a request's headers, besides the tracking country header.
+FAST_WANTED = WANTED | {b"origin", b"host", b"x-forwarded-proto"}
 
 
 class BeaconFastPath:
-    """The outermost ASGI layer. POST /r/{room_id}/t, by far the most frequent request (every
-    open room page sends one every 10 s), goes straight to `handle_beacon`: it renders nothing,
-    sets no cookie and needs no language, so it skips routing and the middleware stack, which
-    cost more than the beacon itself. It still gets the origin check and the security headers
-    of every response, and is counted in the request metrics; its access-log line is at DEBUG
-    level. Everything else passes through untouched."""
+    """POST /r/{room_id}/t, by far the most frequent request (every open room page sends one
+    every 10 s), is answered here before anything else of the app runs (`DealroomApp` calls it
+    first). It renders nothing, sets no cookie and needs no language, so it skips routing and
+    the middleware stack, which cost more than the beacon itself. It still makes the origin
+    check and sends the security headers of every response (worked out once: they depend only
+    on TLS), answers an unexpected error with a 500, and is counted in the request metrics;
+    its access-log line is at DEBUG level."""
 
-    def __init__(self, app: ASGIApp, services: Any, security: Any) -> None:
-        self.app = app
+    def __init__(self, services: Any, security: Any) -> None:
         self.services = services
         self.security = security  # the SecurityMiddleware's checks and headers, reused
-        self.requests = metrics.HTTP_REQUESTS
+        country = services.settings.track_country_header.lower().encode("latin-1")
+        self.wanted = FAST_WANTED | {country} if country else FAST_WANTED
+        self.headers = {https: self._security_headers(https) for https in (False, True)}
+        self.counted: dict[int, Any] = {}  # status: its request counter
         self.duration = metrics.HTTP_DURATION.labels(route="tracking:beacon", method="POST")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = (
-            BEACON_PATH.match(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST"
-            else None
-        )
-        if match is None:
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def room_of(scope: Scope) -> str | None:
+        """The room id when this request is a beat (POST /r/{room_id}/t), else None."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        match = BEACON_PATH.match(scope["path"])
+        return match.group(1) if match else None
+
+    def _security_headers(self, https: bool) -> tuple[tuple[bytes, bytes], ...]:
+        message: Message = {
+            "type": "http.response.start",
+            "headers": [(b"cache-control", b"no-store")],
+        }
+        self.security._security_headers(MutableHeaders(scope=message), "/r/-/t", https=https)
+        return tuple(message["headers"])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, room_id: str) -> None:
         started = time.perf_counter()
-        problem = self.security._origin_problem(scope)
-        https = self.security._served_over_https(scope)
-        path = scope["path"]
-
-        async def secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.security._security_headers(MutableHeaders(scope=message), path, https=https)
-            await send(message)
-
-        if problem:
-            await JSONResponse(
-                {"error": {"code": "forbidden", "message": problem}}, status_code=403
-            )(scope, receive, secured)
-            status = 403
-        else:
-            status = await handle_beacon(self.services, scope, receive, secured, match.group(1))
+        headers = {}
+        for name, value in scope["headers"]:
+            if name in self.wanted:
+                headers[name] = value.decode("latin-1")
+        security = self.security
+        https = scope.get("scheme") == "https" or (
+            security.trust_proxy and security.forwarded_https(headers.get(b"x-forwarded-proto", ""))
+        )
+        try:
+            problem = security.origin_problem(
+                headers.get(b"origin", ""), headers.get(b"host", ""), scope.get("scheme", "http")
+            )
+            if problem:
+                status = 403
+                payload = json.dumps({"error": {"code": "forbidden", "message": problem}}).encode()
+            else:
+                status, payload = await _answer(self.services, receive, headers, room_id)
+        except Exception:  # noqa: BLE001 - answered like any other unexpected error: a 500
+            log.exception("the tracking beacon failed")
+            status, payload = 500, b'{"error": {"code": "server_error", "message": "Try again."}}'
+        response_headers = _with_body(list(self.headers[https]), payload)
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
         elapsed = time.perf_counter() - started
-        self.requests.labels(route="tracking:beacon", method="POST", status=status).inc()
+        counter = self.counted.get(status)
+        if counter is None:
+            counter = self.counted[status] = metrics.HTTP_REQUESTS.labels(
+                route="tracking:beacon", method="POST", status=status
+            )
+        counter.inc()
         self.duration.observe(elapsed)
         log.debug("POST /r/{room_id}/t %s %.1fms", status, elapsed * 1000)
 

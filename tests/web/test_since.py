@@ -130,7 +130,7 @@ def test_the_seller_marks_the_key_documents(client, session, world):
     bad = client.submit(path, {"items": "item_forged"})
     assert bad.status_code == 422 and bad.template.name == "rooms/detail.html"
     assert "Choose documents of this room." in bad.text
-    assert '<details open>' in bad.text.split('id="settings"')[1]  # the error is not folded away
+    assert "<details open>" in bad.text.split('id="settings"')[1]  # the error is not folded away
     assert champion.key_items(session, room=room) == {extra.id}
     # None ticked: every document again (a plain form answers with a redirect).
     assert client.submit(path, {}).status_code == 303

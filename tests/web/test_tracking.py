@@ -241,6 +241,29 @@ def test_the_beacon_checks_the_origin_and_answers_with_security_headers(
     assert client.get(f"/r/{room_world['room'].public_id}/t").status_code == 405
 
 
+def test_an_unexpected_failure_of_the_beacon_is_a_plain_500(
+    client, services, room_world, monkeypatch, caplog
+):
+    """The beacon is answered before Starlette's own error layer, so it answers its own
+    failures: a JSON 500 with the usual headers, the error in the log, no traceback sent."""
+    from dealroom.web import tracking as web_tracking
+
+    token = enter_viewer(client, services, room_world)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(web_tracking, "accept_beat", broken)
+    with caplog.at_level("ERROR", logger="dealroom.access"):
+        answer = send(client, room_world, {"t": token, "seq": 1, "i": 1, "ev": []})
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "server_error"
+    assert "secret detail" not in answer.text
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert "the tracking beacon failed" in caplog.text
+    assert metrics.HTTP_REQUESTS.value(route="tracking:beacon", method="POST", status=500) >= 1
+
+
 def test_metrics_report_tracking_buffer_and_outcomes(client, services, room_world):
     token = enter_viewer(client, services, room_world)
     body = {"t": token, "seq": 1, "i": 1, "ev": [{"k": "room", "s": 1}]}
