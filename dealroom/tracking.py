@@ -673,7 +673,7 @@ class _Visit:
     seen: datetime | None = None  # the newest activity this batch saw
 
 
-@dataclass
+@dataclass(slots=True)  # a writer remembers up to 100,000 of them
 class _Stream:
     id: int
     key: str
@@ -1499,8 +1499,10 @@ def _apply_beats(
         rows = [(s.last_seq, s.beat_at, s.visit_id, s.inputs, s.id, s.stored_seq) for s in changed]
         if _dialect(session) == "postgresql":
             # One statement over arrays (one per stream cost the server more than the rest of
-            # the batch). The planner takes the arrays' rows in order (a nested loop over the
-            # primary key), so the rows are still locked in id order.
+            # the batch). PostgreSQL joins them in id order (a nested loop over the sorted
+            # arrays, or a merge join on the primary key for big batches), so rows are still
+            # locked in id order; were a plan to differ, a deadlock is detected and the batch
+            # written again.
             result = session.connection().exec_driver_sql(
                 "UPDATE track_stream AS s SET last_seq = v.seq, last_beat_at = v.at, "
                 "visit_id = v.visit, inputs = v.inputs FROM unnest(%s::bigint[], "
@@ -1603,12 +1605,21 @@ class Ingest:
     def add(self, beat: Beat) -> None:
         with self._lock:
             self._beats.append(beat)
-            if len(self._beats) > self.limit:
-                overflow = self._beats[: len(self._beats) - self.limit]
-                del self._beats[: len(overflow)]
-                self.drops.add("overflow", sum(max(1, len(b.events)) for b in overflow))
-            if len(self._beats) >= self.batch:
-                self._lock.notify()
+            self._added()
+
+    def extend(self, beats: Sequence[Beat]) -> None:
+        with self._lock:
+            self._beats.extend(beats)
+            self._added()
+
+    def _added(self) -> None:
+        """With the lock held: drop the oldest past `limit`, wake the writer past `batch`."""
+        if len(self._beats) > self.limit:
+            overflow = self._beats[: len(self._beats) - self.limit]
+            del self._beats[: len(overflow)]
+            self.drops.add("overflow", sum(max(1, len(b.events)) for b in overflow))
+        if len(self._beats) >= self.batch:
+            self._lock.notify()
 
     def start(self) -> None:
         if self._thread is None:

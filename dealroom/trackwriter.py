@@ -85,8 +85,7 @@ def _child(conn: Connection, url: str, interval: float, return_days: int) -> Non
                         break
                     number, beats, drops, *now = message  # now: the parent waits (flush)
                     urgent = urgent or bool(now and now[0])
-                    for beat in beats:
-                        ingest.add(beat)
+                    ingest.extend(beats)
                     ingest.drops.restore(drops)
                     received = number
                     if waiting_since is None:
