@@ -8,12 +8,13 @@ Alembic migrations, so the migrations are tested too.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from starlette.testclient import TestClient
 
 from dealroom.app import Services, build_services, create_app
@@ -22,7 +23,7 @@ from dealroom.migrate import upgrade
 from dealroom.security import Signer
 from dealroom.settings import Settings, load_settings
 from dealroom.storage.local import LocalStorage
-from tests.harness.postgres import postgres_cluster
+from tests.harness.postgres import create_database, drop_database, postgres_cluster
 from tests.harness.smtp import SMTPServer, smtp_server
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
@@ -61,6 +62,25 @@ def db(request: pytest.FixtureRequest) -> Iterator[Database]:
     finally:
         outer.rollback()
         connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def committed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database whose commits are real, so several connections race for it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'committed.db'}"
+        upgrade(url)
+        database = Database.from_url(url)
+        yield database
+        database.dispose()
+        return
+    postgres_url = request.getfixturevalue("postgres_url")
+    name = f"dealroom_committed_{uuid.uuid4().hex[:12]}"
+    upgrade(create_database(postgres_url, name))
+    database = Database.from_url(make_url(postgres_url).set(database=name).render_as_string(False))
+    yield database
+    database.dispose()
+    drop_database(postgres_url, name)
 
 
 @pytest.fixture

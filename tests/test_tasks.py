@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from dealroom import tasks
 from dealroom.accounts import User
-from dealroom.db import Database, utcnow
+from dealroom.db import utcnow
 from dealroom.errors import AccessRevoked, Conflict, InvalidInput, NotFound, PermissionDenied
 from dealroom.invites import revoke_invite
-from dealroom.migrate import upgrade
 from dealroom.rooms import Room, archive_room
 from dealroom.tasks import Actor, Milestone, Task, TaskComment
 from tests import factories
-from tests.harness.postgres import create_database, drop_database
 
 DAY = date(2026, 3, 10)
 
@@ -899,25 +895,6 @@ def test_moves_are_audited(session, world, ordered):
 
 
 # ---------------------------------------------------------------- concurrent moves
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def committed(request, tmp_path):
-    """A migrated database whose commits are real, so several connections race for it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'plan.db'}"
-        upgrade(url)
-        database = Database.from_url(url)
-        yield database
-        database.dispose()
-        return
-    postgres_url = request.getfixturevalue("postgres_url")
-    name = f"dealroom_plan_{uuid.uuid4().hex[:12]}"
-    upgrade(create_database(postgres_url, name))
-    database = Database.from_url(make_url(postgres_url).set(database=name).render_as_string(False))
-    yield database
-    database.dispose()
-    drop_database(postgres_url, name)
 
 
 def test_concurrent_moves_never_leave_two_tasks_in_one_place(committed):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -442,6 +443,49 @@ def test_a_failed_batch_counts_no_refusal_twice(db, services, monkeypatch):
     assert ingest.drops.total == {"duplicate": 1}
     with db.session() as session:
         assert session.exec(select(ViewerStat.active_seconds)).one() == 10
+
+
+def test_two_writers_racing_for_the_same_pages_count_every_beat_once(committed, settings):
+    """Two app processes' writers (here two threads, each with its own connections) are handed
+    the same beats of the same pages at once, round after round (a page's retried beats can
+    reach both processes). Whichever writer takes a beat first, it is counted once and the
+    other writer refuses it, although each remembers the pages as it last wrote them."""
+    from dealroom.app import build_services
+
+    with committed.session() as session:
+        user = factories.seller(session)
+        room = factories.room(session, user)
+        kato = factories.invite(session, build_services(settings, db=committed), room, user)
+        tracking.show_notice(kato)
+        session.flush()
+        world = {"room": room, "kato": kato}
+    writers = [tracking.Ingest(committed, interval=60) for _ in range(2)]
+    pages, rounds = 20, 6
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def run(ingest):
+        try:
+            for n in range(1, rounds + 1):
+                for page in range(pages):
+                    ingest.add(beat(world, n, RoomTime(5), at=n * 10, stream=f"page{page}"))
+                start.wait(timeout=30)
+                ingest.flush()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            failures.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+    assert sum(w.drops.accepted for w in writers) == pages * rounds
+    assert sum(w.drops.total["duplicate"] for w in writers) == pages * rounds
+    with committed.session() as session:
+        assert session.exec(select(ViewerStat.active_seconds)).one() == 5 * pages * rounds
+        assert session.exec(select(func.count()).select_from(TrackEvent)).one() == pages * rounds
 
 
 # ---------------------------------------------------------------- the beacon parser, fuzzed
