@@ -164,7 +164,7 @@ def build(url: str, tmp: Path) -> tuple[str, list[tuple[str, str]]]:
 # The load generator shares the machine with the servers: it reads an answer's length with
 # one search rather than a loop over its header lines (the app's answer has more headers).
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-STREAMS = 512  # page loads per connection, beating in turn (each well under once a second)
+STREAMS = 512  # page loads per connection, beating in turn (each every second or two)
 
 
 def requests_for(room_id: str, cookie: str, invite_id: str, count: int, path: str) -> list[bytes]:

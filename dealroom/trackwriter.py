@@ -39,7 +39,7 @@ log = logging.getLogger("dealroom.tracking")
 
 CHILD_START_TIMEOUT = 60.0
 CLOSE_TIMEOUT = 30.0
-# The child writes what it received at most this often (sooner when `batch` beats wait, when
+# The child writes what it received at most this often (sooner when WRITE_BATCH beats wait, when
 # the parent flushes or closes): each write costs a fixed ~20 ms of reads and statements, so at
 # a few dozen beats a second writing every 100 ms took a fifth of a core for almost nothing.
 # Half a second keeps every beat on disk within a second of its answer (≤ 100 ms in the
@@ -47,9 +47,9 @@ CLOSE_TIMEOUT = 30.0
 # writes what it holds when the parent dies, and an unacknowledged batch goes to the next
 # child), so only their arrival in the rollups waits.
 WRITE_EVERY = 0.5
-# ...or at once when this many beats wait: each write also costs a few ms whatever its size,
-# so a busy server writes a few big batches a second rather than one per handover (a handover
-# every 100 ms is ~1,000 beats at 10,000 beats/s).
+# ...or at once when this many beats wait: a write's fixed cost is then spread over many beats,
+# so a busy server writes a few big batches a second rather than one per handover (~1,000 beats
+# every 100 ms at 10,000 beats/s).
 WRITE_BATCH = 2000
 
 
