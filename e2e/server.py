@@ -104,6 +104,26 @@ def _wait_until_up(base_url: str, process: subprocess.Popen[bytes], log: Path) -
     )
 
 
+def _serve(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`python -m dealroom serve *args` in the background, its output in `log`; returns once
+    /healthz answers (the process is left running: stop it with _stop or a signal)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dealroom", "serve", "--host", "127.0.0.1", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_up(env["DEALROOM_BASE_URL"], process, log)
+    except BaseException:
+        _stop(process)
+        raise
+    return process
+
+
 def _tail(log: Path, chars: int = 3000) -> str:
     try:
         return log.read_text(errors="replace")[-chars:]
@@ -140,24 +160,13 @@ def running_server(
         if match is None:
             raise RuntimeError(f"seed-demo printed no buyer link:\n{seeded}")
         base_url = env["DEALROOM_BASE_URL"]
-        log = workdir / "server.log"
-        serve = [sys.executable, "-m", "dealroom", "serve", "--host", "127.0.0.1"]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [*serve, "--port", str(port)],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+        process = _serve(env, workdir / "server.log", "--port", str(port))
+        try:
+            yield Server(
+                base_url=base_url,
+                buyer_link=match.group(1),
+                workdir=workdir,
+                process=process,
             )
-            try:
-                _wait_until_up(base_url, process, log)
-                yield Server(
-                    base_url=base_url,
-                    buyer_link=match.group(1),
-                    workdir=workdir,
-                    process=process,
-                )
-            finally:
-                _stop(process)
+        finally:
+            _stop(process)

@@ -110,27 +110,16 @@ def test_serve_with_two_worker_processes_answers_and_stops_cleanly(tmp_path):
     by two app processes, each with its own startup, and SIGTERM stops them all, exit status 0."""
     import signal
 
-    from e2e.server import _cli, _wait_until_up, app_env
+    from e2e.server import _cli, _serve, app_env
     from tests.harness.ports import free_port
 
     port = free_port()
     env = app_env(tmp_path, port, None)
     _cli(env, "migrate")
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dealroom", "serve", "--port", str(port), "--workers", "2"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(f"http://127.0.0.1:{port}", process, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        status = process.wait(timeout=60)
+    process = _serve(env, log, "--port", str(port), "--workers", "2")
+    process.send_signal(signal.SIGTERM)
+    status = process.wait(timeout=60)
     text = log.read_text()
     assert status == 0, text[-3000:]
     assert text.count("Application startup complete") == 2, text[-3000:]

@@ -8,15 +8,12 @@ import json
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from dealroom.settings import PROJECT_ROOT
-from e2e.server import _cli, _wait_until_up, app_env
+from e2e.server import _cli, _serve, app_env
 from tests.harness.ports import free_port
 
 
@@ -37,22 +34,13 @@ def server(tmp_path: Path):
     )
     token = _cli(env, "create-token", "--email", "ops@northwind.example").strip()
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dealroom", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_until_up(f"http://127.0.0.1:{port}", process, log)
-            yield process, port, token, log, tmp_path / "e2e.db"
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    process = _serve(env, log, "--port", str(port))
+    try:
+        yield process, port, token, log, tmp_path / "e2e.db"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
