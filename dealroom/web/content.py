@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlmodel import Session
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -509,9 +510,15 @@ def viewer_csp(origin: str, frame: str) -> str:
     )
 
 
-def _track(req: Req, invite: Invite, event: tracking.ServerEvent) -> None:
+def _track(
+    req: Req, invite: Invite, event: tracking.ServerEvent, *, session: Session | None = None
+) -> None:
+    """Record a server event in the request's transaction (or in `session`, page_marks')."""
     tracking.record(
-        req.session, invite=invite, event=event, return_days=req.settings.track_return_days
+        session or req.session,
+        invite=invite,
+        event=event,
+        return_days=req.settings.track_return_days,
     )
 
 
@@ -522,12 +529,7 @@ def view(req: Req) -> Response:
     if invite is not None:
         with page_marks(req, invite) as (session, mine):
             content.mark_seen(session, invite=mine, view=item)
-            tracking.record(
-                session,
-                invite=mine,
-                event=tracking.ItemOpened(pk(item.item)),
-                return_days=req.settings.track_return_days,
-            )
+            _track(req, mine, tracking.ItemOpened(pk(item.item)), session=session)
     origin = ""
     if item.file is not None:
         url = direct_url(req, item.file, as_download=False)
