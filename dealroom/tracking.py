@@ -1262,7 +1262,9 @@ class Reference:
     cache can only delay a change of state: a revocation or a pause counts from at most `ttl`
     seconds after it."""
 
-    def __init__(self, ttl: float = 1.0, *, streams: int = 100_000) -> None:
+    STREAMS_REMEMBERED = 100_000  # past this, the remembered streams start again from none
+
+    def __init__(self, ttl: float = 1.0) -> None:
         self.ttl = ttl
         # Each page's stream as this writer last committed it: a page beats every 10 s, so
         # reading its row back for every beat cost more than the rest of the beat. The update
@@ -1270,18 +1272,13 @@ class Reference:
         # moved on in between is noticed (StaleStreams) and the batch written again from the
         # database. Not reset with the rest: nothing but a writer changes a stream.
         self.streams: dict[str, _Stream] = {}
-        self.stream_limit = streams
         self._reset()
 
-    def forget_streams(self, keys: Iterable[str] | None = None) -> None:
-        if keys is None:
-            self.streams.clear()
-        else:
-            for key in keys:
-                self.streams.pop(key, None)
+    def forget_streams(self) -> None:
+        self.streams.clear()
 
     def remember_streams(self, streams: Iterable[_Stream]) -> None:
-        if len(self.streams) > self.stream_limit:
+        if len(self.streams) > self.STREAMS_REMEMBERED:
             self.streams.clear()
         for stream in streams:
             stream.changed = False
