@@ -270,9 +270,15 @@ class BeaconFastPath:
     every 10 s), is answered here before anything else of the app runs (`DealroomApp` calls it
     first). It renders nothing, sets no cookie and needs no language, so it skips routing and
     the middleware stack, which cost more than the beacon itself. It still makes the origin
-    check and sends the security headers of every response (worked out once: they depend only
-    on TLS), answers an unexpected error with a 500, and is counted in the request metrics;
-    its access-log line is at DEBUG level."""
+    check and sends the security headers of every response with a body (worked out once: they
+    depend only on TLS), answers an unexpected error with a 500, and is counted in the request
+    metrics; its access-log line is at DEBUG level.
+
+    The 204 of an accepted beat carries only `cache-control: no-store` (and HSTS over TLS):
+    CSP, X-Frame-Options, nosniff and Referrer-Policy govern a document or a body, and an
+    empty 204 to a script's POST is never rendered, framed or sniffed. Writing out those four
+    headers was ~3 µs of the server's ~50 µs per beat (the server checks every header's bytes
+    as it writes them)."""
 
     def __init__(self, services: Any, security: Any) -> None:
         self.services = services
@@ -280,6 +286,7 @@ class BeaconFastPath:
         country = services.settings.track_country_header.lower().encode("latin-1")
         self.wanted = FAST_WANTED | {country} if country else FAST_WANTED
         self.headers = {https: self._security_headers(https) for https in (False, True)}
+        self.empty = {https: self._empty_headers(https) for https in (False, True)}
         self.counted: dict[int, Any] = {}  # status: its request counter
         self.duration = metrics.HTTP_DURATION.labels(route="tracking:beacon", method="POST")
 
@@ -298,6 +305,11 @@ class BeaconFastPath:
         }
         self.security._security_headers(MutableHeaders(scope=message), "/r/-/t", https=https)
         return tuple(message["headers"])
+
+    def _empty_headers(self, https: bool) -> tuple[tuple[bytes, bytes], ...]:
+        """What a 204 carries: no caching, and HSTS over TLS (it holds for any response)."""
+        kept = (b"cache-control", b"strict-transport-security")
+        return tuple((name, value) for name, value in self.headers[https] if name in kept)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, room_id: str) -> None:
         started = time.perf_counter()
@@ -321,7 +333,10 @@ class BeaconFastPath:
         except Exception:  # noqa: BLE001 - answered like any other unexpected error: a 500
             log.exception("the tracking beacon failed")
             status, payload = 500, b'{"error": {"code": "server_error", "message": "Try again."}}'
-        response_headers = _with_body(list(self.headers[https]), payload)
+        if payload:
+            response_headers = _with_body(list(self.headers[https]), payload)
+        else:
+            response_headers = list(self.empty[https])
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
         elapsed = time.perf_counter() - started

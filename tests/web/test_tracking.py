@@ -232,12 +232,25 @@ def test_the_beacon_checks_the_origin_and_answers_with_security_headers(
     foreign = send(client, room_world, body, headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403
     assert services.ingest.depth == 0
+    # An answer with a body carries the whole set...
+    assert foreign.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in foreign.headers["content-security-policy"]
+    assert foreign.headers["x-frame-options"] == "DENY"
+    assert foreign.headers["cache-control"] == "no-store"
     ok = send(client, room_world, body, headers={"Origin": "http://testserver"})
     assert ok.status_code == 204
-    assert ok.headers["x-content-type-options"] == "nosniff"
-    assert "frame-ancestors 'none'" in ok.headers["content-security-policy"]
+    assert ok.content == b""
+    # ... an empty 204 (never rendered, framed or sniffed) only what holds without a body.
     assert ok.headers["cache-control"] == "no-store"
+    for document_only in ("content-security-policy", "x-frame-options", "x-content-type-options"):
+        assert document_only not in ok.headers
     assert "set-cookie" not in ok.headers  # no CSRF cookie work on this path
+    # Over TLS the 204 keeps HSTS, which holds for any response.
+    beacon = client.app.beacon
+    assert dict(beacon.empty[True]) == {
+        b"cache-control": b"no-store",
+        b"strict-transport-security": b"max-age=31536000; includeSubDomains",
+    }
     assert client.get(f"/r/{room_world['room'].public_id}/t").status_code == 405
 
 
