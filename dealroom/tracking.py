@@ -302,6 +302,9 @@ class Beat(NamedTuple):
     country: str = ""
 
 
+BEAT_EVENTS = Beat._fields.index("events")
+
+
 @dataclass(frozen=True)
 class ItemOpened:
     item_id: int
@@ -846,7 +849,6 @@ class _Writer:
         visit: _Visit | None,
         at: datetime,
         kind: str,
-        *,
         item: _ItemInfo | None = None,
         seconds: int = 0,
         page: int | None = None,
@@ -854,13 +856,16 @@ class _Writer:
         stop: int | None = None,
         ref: str = "",
     ) -> None:
+        # Runs for every event of every beat: attribute reads are hoisted and the common
+        # rows (this viewer's, this room's hour) are found without a call.
+        stamped = self._stamped
         self.events.append(  # EVENT_COLUMNS, as the driver takes them
             (
                 person.org_id,
                 person.room_id,
                 person.id,
                 visit.id if visit is not None else None,
-                self.stamp(at),
+                stamped[1] if at is stamped[0] else self.stamp(at),
                 kind,
                 item.id if item is not None else None,
                 page,
@@ -870,16 +875,25 @@ class _Writer:
                 ref,
             )
         )
-        stat = self._viewer_row(person, at)
+        stat = self.viewer.get(person.id)
+        if stat is None:
+            stat = self._viewer_row(person, at)
+        elif at > stat["last_seen"]:
+            stat["last_seen"] = at
+        elif at < stat["first_seen"]:
+            stat["first_seen"] = at
         stat["active_seconds"] += seconds
         if kind == "chat":
             stat["messages"] += 1
         elif kind == "task":
             stat["task_updates"] += 1
         if visit is not None:
-            visit.seen = max(visit.seen or at, at)
+            if visit.seen is None or at > visit.seen:
+                visit.seen = at
             visit.added += seconds
-        hour = self._hour_of(at)
+        hour = self._hour
+        if hour is None or not hour <= at < hour + HOUR:
+            hour = self._hour_of(at)
         h = self.hours.get((person.room_id, hour))
         if h is None:
             h = self.hours[(person.room_id, hour)] = {
@@ -891,8 +905,21 @@ class _Writer:
             }
         h["active_seconds"] += seconds
         h["events"] += 1
-        if item is None:
-            return
+        if item is not None:
+            self._add_item_event(person, visit, at, kind, item, seconds, page, start, stop)
+
+    def _add_item_event(
+        self,
+        person: _Person,
+        visit: _Visit | None,
+        at: datetime,
+        kind: str,
+        item: _ItemInfo,
+        seconds: int,
+        page: int | None,
+        start: int | None,
+        stop: int | None,
+    ) -> None:
         key = (person.id, item.id)
         row = self.items.get(key)
         if row is None:
@@ -1404,60 +1431,74 @@ def _apply_beats(
     writer = _Writer(session, return_days)
     writer.load_latest(p.id for p in people.values())
     accepted = 0
+    refusals: dict[int, str | None] = {}  # per viewer, worked out once a batch
+    add_event = writer.add_event
+    # Runs for every beat: no generators, no keyword arguments where it can help it.
     for beat in sorted(beats, key=_STREAM_ORDER):
-        count = max(1, len(beat.events))
+        events = beat.events
         person = people.get(beat.invite)
-        room_id = rooms_by_id.get(beat.room)
         stream = streams.get(beat.stream)
         if (
             person is None
             or stream is None
-            or room_id is None
-            or person.room_id != room_id
+            or person.room_id != rooms_by_id.get(beat.room)
             or stream.invite_id != person.id
         ):
-            drops.add("unknown", count)
+            drops.add("unknown", len(events) or 1)
             continue
-        refusal = _refusal(person, sellers)
+        room_id = person.room_id
+        if person.id in refusals:
+            refusal = refusals[person.id]
+        else:
+            refusal = refusals[person.id] = _refusal(person, sellers)
         if refusal is not None:
-            drops.add(refusal, count)
+            drops.add(refusal, len(events) or 1)
             continue
         if beat.seq <= stream.last_seq:
-            drops.add("duplicate", count)
+            drops.add("duplicate", len(events) or 1)
             continue
         at = _aware(beat.received_at)
-        since = stream.last_beat_at or stream.issued_at
-        elapsed = (at - since).total_seconds()
-        if stream.last_beat_at is not None and elapsed < MIN_BEAT_INTERVAL and not beat.final:
-            drops.add("too_fast", count)
+        last = stream.last_beat_at
+        elapsed = (at - (last or stream.issued_at)).total_seconds()
+        if last is not None and elapsed < MIN_BEAT_INTERVAL and not beat.final:
+            drops.add("too_fast", len(events) or 1)
             continue
         stream.last_seq = beat.seq
-        stream.last_beat_at = max(at, stream.last_beat_at or at)
-        stream.beat_at = writer.stamp(stream.last_beat_at)  # usually `at`: its events reuse it
+        if last is None or at > last:
+            stream.last_beat_at = last = at
+        stream.beat_at = writer.stamp(last)  # usually `at`: its events reuse it
         stream.inputs += beat.inputs
         stream.changed = True
-        if not beat.events:
+        if not events:
             continue
         visit = writer.visit_for(
             person, at, device=beat.device, country=beat.country, current=stream.visit_id
         )
         stream.visit_id = visit.id
         allowed = max(0.0, elapsed) + SLACK_SECONDS
-        claimed = sum(e.seconds for e in beat.events if not isinstance(e, SectionOpen))
+        claimed = 0
+        watching = False
+        for event in events:
+            if not isinstance(event, SectionOpen):
+                claimed += event.seconds
+                watching = watching or isinstance(event, VideoWatch)
         scale = min(1.0, allowed / claimed) if claimed else 1.0
-        if stream.inputs == 0 and not any(isinstance(e, VideoWatch) for e in beat.events):
+        if stream.inputs == 0 and not watching:
             scale = 0.0  # active time without a single interaction ever: not a person reading
-        for event in beat.events:
+        for event in events:
             if isinstance(event, SectionOpen):
                 if (room_id, event.section) not in sections:
                     drops.add("foreign_item")
                     continue
-                writer.add_event(person, visit, at, "section", ref=event.section)
+                add_event(person, visit, at, "section", ref=event.section)
                 accepted += 1
                 continue
-            seconds = int(math.floor(event.seconds * scale))
+            claim = event.seconds
+            seconds = (
+                claim if scale == 1.0 and type(claim) is int else int(math.floor(claim * scale))
+            )
             if isinstance(event, RoomTime):
-                writer.add_event(person, visit, at, "room", seconds=seconds)
+                add_event(person, visit, at, "room", None, seconds)
                 accepted += 1
                 continue
             info = items.get((room_id, event.item))
@@ -1471,11 +1512,11 @@ def _apply_beats(
                 ):
                     drops.add("bad_page")
                     continue
-                writer.add_event(person, visit, at, "view", item=info, seconds=seconds, page=page)
+                add_event(person, visit, at, "view", info, seconds, page)
             else:
                 # A range can't be longer than the real time allows (up to 2x playback speed).
                 stop = min(event.stop, event.start + int(2 * allowed) + 1)
-                writer.add_event(
+                add_event(
                     person,
                     visit,
                     at,
@@ -1579,7 +1620,8 @@ class Ingest:
         self.drops = DropCounter()
         self.on_flush = on_flush
         self.reference = Reference(ttl=1.0)
-        self._beats: list[Beat] = []
+        # Beats waiting (a ProcessIngest keeps their wire tuples: see trackwriter.to_wire).
+        self._beats: list[Any] = []
         self._lock = threading.Condition()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -1614,7 +1656,8 @@ class Ingest:
         if len(self._beats) > self.limit:
             overflow = self._beats[: len(self._beats) - self.limit]
             del self._beats[: len(overflow)]
-            self.drops.add("overflow", sum(max(1, len(b.events)) for b in overflow))
+            # b[BEAT_EVENTS]: a Beat's events, and a wire tuple's in the same place
+            self.drops.add("overflow", sum(max(1, len(b[BEAT_EVENTS])) for b in overflow))
         if len(self._beats) >= self.batch:
             self._lock.notify()
 

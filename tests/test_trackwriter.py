@@ -6,12 +6,14 @@ committed, unlike the rolled-back `db` fixture."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +23,7 @@ from dealroom.app import build_services
 from dealroom.db import Database
 from dealroom.migrate import upgrade
 from dealroom.settings import load_settings
-from dealroom.trackwriter import ProcessIngest
+from dealroom.trackwriter import ProcessIngest, from_wire, to_wire
 
 SECRET = "test-secret-0123456789-abcdefghijklmnop"
 
@@ -71,6 +73,41 @@ def beats(room: str, people: list[str], count: int, *, stream: str = "s") -> lis
         )
         for n in range(count)
     ]
+
+
+def test_beats_cross_to_the_writer_as_plain_tuples_and_come_back_the_same():
+    beat = tracking.Beat(
+        received_at=1_700_000_000.25,
+        room="room_a",
+        invite="inv_b",
+        stream="s1",
+        issued_at=1_699_999_990.0,
+        seq=7,
+        events=(
+            tracking.RoomTime(3),
+            tracking.ItemTime("ri_doc", 5, page=2),
+            tracking.VideoWatch("ri_vid", start=10, stop=14, seconds=4, duration=240),
+            tracking.SectionOpen("sec_plan"),
+        ),
+        inputs=2,
+        final=True,
+        device="mobile",
+        country="JP",
+    )
+    row = to_wire(beat)
+    # Nothing but builtins inside, so a batch pickles without calling Python per beat.
+    plain = (tuple, str, int, float, bool, type(None))
+
+    def builtins_only(value: Any) -> bool:
+        return type(value) in plain and (
+            type(value) is not tuple or all(builtins_only(v) for v in value)
+        )
+
+    assert builtins_only(row)
+    back = from_wire(pickle.loads(pickle.dumps(row)))
+    assert back == beat
+    assert [type(event) for event in back.events] == [type(event) for event in beat.events]
+    assert back.events[2].duration == 240 and back.events[1].page == 2
 
 
 def durable(url: str) -> int:
@@ -150,7 +187,7 @@ def test_unacknowledged_batches_go_to_the_next_writer_and_count_once(world):
         # waiting to be confirmed, and so is a batch sent into the dead pipe.
         with ingest._acks:
             ingest._number += 1
-            ingest._sent.append((ingest._number, first, {}))
+            ingest._sent.append((ingest._number, [to_wire(beat) for beat in first], {}))
         for beat in beats(room, people, 20, stream="t"):
             ingest.add(beat)
         ingest._send_waiting()
