@@ -6,7 +6,7 @@ alternates between them in ROUNDS short rounds (so background load hits both ali
     bare      a Starlette app with one route that parses the same JSON body and answers 204
     dealroom  the whole app answering POST /r/{room}/t (cookie and token checks, the ingest
               buffer handed every 100 ms to the writer process, which writes every half second
-              or every 2,000 beats)
+              or every 5,000 beats)
 
 The same load generator (64 keep-alive connections, raw HTTP/1.1 on asyncio, in this process)
 drives each for the same duration; each connection is one viewer with 512 open pages beating in
