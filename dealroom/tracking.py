@@ -856,8 +856,8 @@ class _Writer:
         stop: int | None = None,
         ref: str = "",
     ) -> None:
-        # Runs for every event of every beat: attribute reads are hoisted and the common
-        # rows (this viewer's, this room's hour) are found without a call.
+        # Runs for every event of every beat: in the common case the beat's time as the driver
+        # takes it, this viewer's row and this hour's row are found without a call.
         stamped = self._stamped
         self.events.append(  # EVENT_COLUMNS, as the driver takes them
             (

@@ -60,7 +60,7 @@ WRITE_BATCH = 5000
 # Beats cross to the writer as plain tuples of plain values: the beat's fields in order, its
 # events as (code, *fields). Pickling a batch of named tuples calls Python for every one of
 # them; in the web process's sender thread, competing with the event loop for the interpreter
-# lock, that cost the web process about 8 µs of CPU per beat (measured under
+# lock, that cost the web process 5-8 µs of CPU per beat (measured under
 # bench/tracking_ingest.py's load), where the batch of plain tuples pickles in C at a fraction
 # of a µs per beat.
 EVENT_TYPES: tuple[type, ...] = (RoomTime, ItemTime, VideoWatch, SectionOpen)
@@ -256,15 +256,15 @@ class ProcessIngest(Ingest):
     # -- sending
 
     def add(self, beat: Beat) -> None:
-        row = to_wire(beat)  # here, not in the sender thread: see to_wire
         with self._lock:
-            self._beats.append(row)
+            # Started: as a wire tuple, made here rather than in the sender thread (see
+            # to_wire). Not started, this is the plain in-process Ingest, which takes Beats.
+            self._beats.append(beat if self._thread is None else to_wire(beat))
             self._added()
 
     def extend(self, beats: Sequence[Beat]) -> None:
-        rows = [to_wire(beat) for beat in beats]
         with self._lock:
-            self._beats.extend(rows)
+            self._beats.extend(beats if self._thread is None else map(to_wire, beats))
             self._added()
 
     def _send_waiting(self, *, now: bool = False) -> int:
@@ -303,7 +303,9 @@ class ProcessIngest(Ingest):
             return
         self._stopping = False
         self._spawn()
-        self._thread = threading.Thread(target=self._run, name="tracking-sender", daemon=True)
+        with self._lock:  # from now on beats wait as wire tuples, those added before too
+            self._beats = [to_wire(b) if isinstance(b, Beat) else b for b in self._beats]
+            self._thread = threading.Thread(target=self._run, name="tracking-sender", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -353,13 +355,14 @@ class ProcessIngest(Ingest):
                 process.kill()
         if conn is not None:
             conn.close()
-        self._thread = None
+        with self._lock:  # the plain in-process Ingest again: beats wait as Beats
+            self._thread = None
+            self._beats = [b if isinstance(b, Beat) else from_wire(b) for b in self._beats]
         if not written:
             # The child could not write (the database is down, or it died): write here, so what
             # was answered 204 is not dropped on the floor when a writer is still possible.
             with self._lock:
-                waiting = [row for message in self._sent for row in message[1]] + self._beats
-                self._beats = [from_wire(row) for row in waiting]
+                self._beats[:0] = [from_wire(row) for message in self._sent for row in message[1]]
             for message in self._sent:
                 self.drops.restore(message[2])
             self._sent = []

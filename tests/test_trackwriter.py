@@ -152,6 +152,27 @@ def test_flush_waits_until_the_writer_process_committed_and_close_writes_the_res
     db.dispose()
 
 
+def test_beats_added_before_start_or_after_close_are_written_too(world):
+    """Not started (or closed), it is the plain in-process Ingest and keeps Beats; started, it
+    keeps wire tuples. Beats from either side of start() and close() all arrive once."""
+    url, room, people = world
+    ingest = ProcessIngest(Database.from_url(url), url=url, interval=60)
+    ingest.add(beats(room, people, 1, stream="direct")[0])
+    assert ingest.flush() == 1  # written here: there is no writer process yet
+    ingest.extend(beats(room, people, 5, stream="early"))
+    ingest.start()
+    try:
+        for beat in beats(room, people, 7, stream="started"):
+            ingest.add(beat)
+        assert ingest.flush() == 12  # the 5 from before start() went to the child with the 7
+    finally:
+        ingest.close()
+    ingest.extend(beats(room, people, 3, stream="after"))
+    assert ingest.flush() == 3
+    assert durable(url) == 16
+    assert ingest.refused_total() == {}
+
+
 def test_the_sender_replaces_a_writer_that_died(world):
     url, room, people = world
     ingest = ProcessIngest(Database.from_url(url), url=url, interval=0.05)
