@@ -849,6 +849,7 @@ class _Writer:
         visit: _Visit | None,
         at: datetime,
         kind: str,
+        *,
         item: _ItemInfo | None = None,
         seconds: int = 0,
         page: int | None = None,
@@ -856,16 +857,13 @@ class _Writer:
         stop: int | None = None,
         ref: str = "",
     ) -> None:
-        # Runs for every event of every beat: in the common case the beat's time as the driver
-        # takes it, this viewer's row and this hour's row are found without a call.
-        stamped = self._stamped
         self.events.append(  # EVENT_COLUMNS, as the driver takes them
             (
                 person.org_id,
                 person.room_id,
                 person.id,
                 visit.id if visit is not None else None,
-                stamped[1] if at is stamped[0] else self.stamp(at),
+                self.stamp(at),
                 kind,
                 item.id if item is not None else None,
                 page,
@@ -875,25 +873,16 @@ class _Writer:
                 ref,
             )
         )
-        stat = self.viewer.get(person.id)
-        if stat is None:
-            stat = self._viewer_row(person, at)
-        elif at > stat["last_seen"]:
-            stat["last_seen"] = at
-        elif at < stat["first_seen"]:
-            stat["first_seen"] = at
+        stat = self._viewer_row(person, at)
         stat["active_seconds"] += seconds
         if kind == "chat":
             stat["messages"] += 1
         elif kind == "task":
             stat["task_updates"] += 1
         if visit is not None:
-            if visit.seen is None or at > visit.seen:
-                visit.seen = at
+            visit.seen = max(visit.seen or at, at)
             visit.added += seconds
-        hour = self._hour
-        if hour is None or not hour <= at < hour + HOUR:
-            hour = self._hour_of(at)
+        hour = self._hour_of(at)
         h = self.hours.get((person.room_id, hour))
         if h is None:
             h = self.hours[(person.room_id, hour)] = {
@@ -905,21 +894,8 @@ class _Writer:
             }
         h["active_seconds"] += seconds
         h["events"] += 1
-        if item is not None:
-            self._add_item_event(person, visit, at, kind, item, seconds, page, start, stop)
-
-    def _add_item_event(
-        self,
-        person: _Person,
-        visit: _Visit | None,
-        at: datetime,
-        kind: str,
-        item: _ItemInfo,
-        seconds: int,
-        page: int | None,
-        start: int | None,
-        stop: int | None,
-    ) -> None:
+        if item is None:
+            return
         key = (person.id, item.id)
         row = self.items.get(key)
         if row is None:
@@ -1431,9 +1407,6 @@ def _apply_beats(
     writer = _Writer(session, return_days)
     writer.load_latest(p.id for p in people.values())
     accepted = 0
-    refusals: dict[int, str | None] = {}  # per viewer, worked out once a batch
-    add_event = writer.add_event
-    # Runs for every beat: no generators, no keyword arguments where it can help it.
     for beat in sorted(beats, key=_STREAM_ORDER):
         events = beat.events
         person = people.get(beat.invite)
@@ -1447,10 +1420,7 @@ def _apply_beats(
             drops.add("unknown", len(events) or 1)
             continue
         room_id = person.room_id
-        if person.id in refusals:
-            refusal = refusals[person.id]
-        else:
-            refusal = refusals[person.id] = _refusal(person, sellers)
+        refusal = _refusal(person, sellers)
         if refusal is not None:
             drops.add(refusal, len(events) or 1)
             continue
@@ -1490,15 +1460,12 @@ def _apply_beats(
                 if (room_id, event.section) not in sections:
                     drops.add("foreign_item")
                     continue
-                add_event(person, visit, at, "section", ref=event.section)
+                writer.add_event(person, visit, at, "section", ref=event.section)
                 accepted += 1
                 continue
-            claim = event.seconds
-            seconds = (
-                claim if scale == 1.0 and type(claim) is int else int(math.floor(claim * scale))
-            )
+            seconds = int(math.floor(event.seconds * scale))
             if isinstance(event, RoomTime):
-                add_event(person, visit, at, "room", None, seconds)
+                writer.add_event(person, visit, at, "room", seconds=seconds)
                 accepted += 1
                 continue
             info = items.get((room_id, event.item))
@@ -1512,11 +1479,11 @@ def _apply_beats(
                 ):
                     drops.add("bad_page")
                     continue
-                add_event(person, visit, at, "view", info, seconds, page)
+                writer.add_event(person, visit, at, "view", item=info, seconds=seconds, page=page)
             else:
                 # A range can't be longer than the real time allows (up to 2x playback speed).
                 stop = min(event.stop, event.start + int(2 * allowed) + 1)
-                add_event(
+                writer.add_event(
                     person,
                     visit,
                     at,
