@@ -27,6 +27,7 @@ async function viewer(box) {
     box.dispatchEvent(new CustomEvent("dealroom:page", { detail: { page: current }, bubbles: true }));
     part("current").textContent = String(current);
     part("total").textContent = String(pdf.numPages);
+    // The page is served with both buttons disabled: they come alive here, once listened to.
     prev.disabled = current <= 1;
     next.disabled = current >= pdf.numPages;
     const page = await pdf.getPage(current);

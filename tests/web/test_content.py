@@ -361,6 +361,9 @@ def test_pdf_viewer_loads_pdfjs_from_self_with_a_worker(session, services, setup
         assert asset.status_code == 200, path
         assert asset.headers["content-type"].startswith("text/javascript"), path
     assert "Previous page" in response.text and "Next page" in response.text
+    # Page turning starts disabled: viewer.js enables it once it listens, so no click is lost.
+    assert re.search(r'<button type="button" data-pdf="prev" disabled>', response.text)
+    assert re.search(r'<button type="button" data-pdf="next" disabled>', response.text)
 
 
 @pytest.mark.parametrize(
