@@ -7,7 +7,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import ConsoleMessage, Page, Route, expect
 
 from dealroom.pdfgen import simple_pdf
 
@@ -72,10 +72,30 @@ def test_seller_arranges_a_pdf_and_a_buyer_reads_it_page_by_page(
     buyer_problems = watch_console(buyer)
     open_invite(buyer, link_in(inbox.next_to("kim@globex.example"), server.base_url))
     expect(buyer.get_by_role("heading", level=3, name="Proposal")).to_be_visible()
-    buyer.locator("#room-content").get_by_role("link", name="Pricing").click()
+    # Hold pdf.js back: until the viewer has the document, page turning is disabled (a click
+    # then would do nothing, so it must wait rather than be lost).
+    held: list[Route] = []
 
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    buyer.route(re.compile(r"/pdf\.min\.mjs$"), hold)
+    buyer.locator("#room-content").get_by_role("link", name="Pricing").click()
     viewer = buyer.locator("#pdf-viewer")
+    expect(viewer.locator(".pdf-indicator")).to_have_text(re.compile(r"1\s*/\s*3"))
+    for _ in range(200):  # pdf.js is asked for once viewer.js runs
+        if held:
+            break
+        buyer.wait_for_timeout(50)
+    assert held, "the viewer never asked for pdf.js"
+    expect(viewer.get_by_role("button", name="Next page")).to_be_disabled()
+    expect(viewer.get_by_role("button", name="Previous page")).to_be_disabled()
+    expect(viewer.get_by_text("Loading the document…")).to_be_visible()
+    held[0].continue_()
+    buyer.unroute(re.compile(r"/pdf\.min\.mjs$"), hold)
+
     expect(viewer.locator("canvas.pdf-ready")).to_be_visible()
+    expect(viewer.get_by_role("button", name="Next page")).to_be_enabled()
     expect(viewer.locator(".pdf-indicator")).to_have_text(re.compile(r"1\s*/\s*3"))
     viewer.get_by_role("button", name="Next page").click()
     expect(viewer.locator(".pdf-indicator")).to_have_text(re.compile(r"2\s*/\s*3"))
