@@ -107,7 +107,8 @@ class TrackStream(SQLModel, table=True):
     key: str = Field(unique=True, max_length=40)
     org_id: int = Field(foreign_key="org.id", index=True)
     invite_id: int = Field(foreign_key="invite.id", index=True)
-    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    # Indexed: the purge deletes streams by visit, and deleting a visit checks for its streams.
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     issued_at: datetime
     last_seq: int = 0
     last_beat_at: datetime | None = None
@@ -123,7 +124,10 @@ class TrackEvent(SQLModel, table=True):
     org_id: int = Field(foreign_key="org.id", index=True)
     room_id: int = Field(foreign_key="room.id")
     invite_id: int = Field(foreign_key="invite.id", index=True)
-    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    # No foreign key (and no index): deleting a visit would then look for its events, a scan of
+    # the biggest table for every visit the purge or an erasure removes. Both delete the events
+    # first; an event whose visit is gone is still a valid record of the viewer's time.
+    visit_id: int | None = None
     at: datetime = Field(default_factory=utcnow, index=True)
     kind: str = Field(
         max_length=10

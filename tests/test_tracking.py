@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from dealroom import analytics, content, invites, tracking
@@ -280,6 +281,79 @@ def test_retention_deletes_old_raw_events_but_keeps_rollups(session, world):
         )
         == 8
     )
+
+
+def _work_on_events(session, action) -> int:
+    """How much `action` reads: SQLite's virtual machine instructions (to within 10), PostgreSQL's
+    tuples read from track_event in this transaction."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 10
+            return 0
+
+        raw = connection.connection.dbapi_connection
+        raw.set_progress_handler(count, 10)
+        try:
+            action()
+        finally:
+            raw.set_progress_handler(None, 10)
+        return steps[0]
+    read = text(
+        "SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) "
+        "FROM pg_stat_xact_user_tables WHERE relname = 'track_event'"
+    )
+    before = session.execute(read).scalar_one()
+    action()
+    return int(session.execute(read).scalar_one() - before)
+
+
+def test_purging_old_visits_does_not_read_every_event_for_each_visit(session, world):
+    """Deleting a visit used to make the database look for events pointing at it (a foreign key
+    without an index: a scan of the biggest table per visit). What the purge does for 40 old
+    visits must not grow with the number of recent events it keeps."""
+    kato, room = world["kato"], world["room"]
+    now = tracking._aware(T0)
+    ago = now - timedelta(days=400)
+
+    def visit(at):
+        row = Visit(
+            org_id=room.org_id, room_id=pk(room), invite_id=pk(kato), started_at=at, last_seen_at=at
+        )
+        session.add(row)
+        return row
+
+    recent = visit(now)
+    session.flush()
+    event = dict(
+        zip(
+            tracking.EVENT_COLUMNS,
+            (room.org_id, pk(room), pk(kato), pk(recent), now, "view", None, None, 10, 0, 0, ""),
+            strict=True,
+        )
+    )
+
+    def purge() -> None:
+        tracking.purge_expired(session, now=now)
+
+    def visits_share(events: int) -> int:
+        session.execute(TrackEvent.__table__.insert(), [event] * events)  # type: ignore[attr-defined]
+        session.flush()
+        idle = _work_on_events(session, purge)  # nothing old: the purge's own reading
+        for _ in range(40):
+            visit(ago)
+        session.flush()
+        work = _work_on_events(session, purge)
+        assert session.exec(select(func.count()).select_from(Visit)).one() == 1  # the recent one
+        return work - idle
+
+    few = visits_share(400)
+    many = visits_share(3600)  # 4,000 events now
+    assert session.exec(select(func.count()).select_from(TrackEvent)).one() == 4000
+    # A scan per visit would add 40 reads (and more instructions) for every added event.
+    assert many - few < 3600, (few, many)
 
 
 def test_export_then_erase_one_viewer(session, services, world):
