@@ -450,26 +450,7 @@ def feed(
     by_id = {pk(r): r for r in rooms}
     if not by_id:
         return []
-    rows = list(
-        session.execute(
-            sa_select(
-                col(TrackEvent.at),
-                col(TrackEvent.room_id),
-                col(TrackEvent.invite_id),
-                col(TrackEvent.kind),
-                col(TrackEvent.room_item_id),
-                col(TrackEvent.page),
-                col(TrackEvent.seconds),
-            )
-            .where(
-                col(TrackEvent.org_id) == org_id,
-                col(TrackEvent.room_id).in_(list(by_id)),
-                col(TrackEvent.kind) != "section",
-            )
-            .order_by(col(TrackEvent.at).desc(), col(TrackEvent.id).desc())
-            .limit(limit * 20)
-        )
-    )
+    rows = _newest_events(session, org_id=org_id, room_ids=list(by_id), count=limit * 20)
     invite_ids = {row[2] for row in rows}
     item_ids = {row[4] for row in rows if row[4] is not None}
     people = {
@@ -485,7 +466,7 @@ def feed(
     )
     lines: list[FeedLine] = []
     last_key: tuple[Any, ...] | None = None
-    for at, room_id, invite_id, kind, item_id, page, seconds in rows:
+    for at, room_id, invite_id, kind, item_id, page, seconds, _id in rows:
         invite = people.get(invite_id)
         if invite is None or (item_id is not None and item_id not in titles):
             continue
@@ -511,6 +492,64 @@ def feed(
         lines.append(FeedLine(by_id[room_id], moment))
         last_key = key
     return lines
+
+
+_FEED_ROW = (
+    col(TrackEvent.at),
+    col(TrackEvent.room_id),
+    col(TrackEvent.invite_id),
+    col(TrackEvent.kind),
+    col(TrackEvent.room_item_id),
+    col(TrackEvent.page),
+    col(TrackEvent.seconds),
+    col(TrackEvent.id),
+)
+
+
+def _newest_events(session: Session, *, org_id: int, room_ids: list[int], count: int) -> list[Any]:
+    """The `count` newest feed events across these rooms, newest first (rows of `_FEED_ROW`).
+
+    Each room is read down its (room_id, at) index, rooms taken by their latest event, each for
+    at most `count` events and, once `count` are kept, only for those that can displace one;
+    reading stops as soon as no room left can hold anything newer than the `count`-th event
+    kept. The work follows the rooms that have something recent, never the size of the
+    organisation. One query over all the rooms at once made SQLite take the org_id index, read
+    every event of the org and sort them (0.5 s for 25 rooms among 3 million events, on every
+    poll of every rep's feed), and PostgreSQL walk the whole org's events newest first until
+    the rooms' own turned up (all of them, for quiet rooms in a busy org)."""
+    latest = sa_select(func.max(col(TrackEvent.at))).where(col(TrackEvent.room_id) == col(Room.id))
+    newest_first = sorted(
+        (
+            (at, room_id)
+            for room_id, at in session.execute(
+                sa_select(col(Room.id), latest.scalar_subquery()).where(
+                    col(Room.org_id) == org_id, col(Room.id).in_(room_ids)
+                )
+            )
+            if at is not None
+        ),
+        reverse=True,
+    )
+    rows: list[Any] = []
+    for at, room_id in newest_first:
+        since = rows[-1][0] if len(rows) >= count else None
+        if since is not None and at < since:
+            break  # this room, and every one after it, has nothing newer than what is kept
+        rows.extend(session.execute(_room_feed_events(org_id, room_id, since, count)))
+        rows.sort(key=lambda row: (row[0], row[-1]), reverse=True)
+        del rows[count:]
+    return rows
+
+
+def _room_feed_events(org_id: int, room_id: int, since: datetime | None, count: int) -> Any:
+    query = sa_select(*_FEED_ROW).where(
+        col(TrackEvent.org_id) == org_id,
+        col(TrackEvent.room_id) == room_id,
+        col(TrackEvent.kind) != "section",
+    )
+    if since is not None:
+        query = query.where(col(TrackEvent.at) >= since)  # only what can displace a kept event
+    return query.order_by(col(TrackEvent.at).desc(), col(TrackEvent.id).desc()).limit(count)
 
 
 # ---------------------------------------------------------------- CSV

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+import random
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
 from dealroom import content, dashboard, rooms, scores, tracking
 from dealroom.content import Upload
+from dealroom.db import pk
 from dealroom.errors import InvalidInput
 from dealroom.pdfgen import simple_pdf
-from dealroom.tracking import Beat, DropCounter, ItemDay, ItemTime, ViewerItemStat
+from dealroom.tracking import Beat, DropCounter, ItemDay, ItemTime, TrackEvent, ViewerItemStat
 from tests import factories
+from tests.test_tracking import _work_on_events
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -324,3 +328,94 @@ def test_rooms_csv_and_api_have_the_issues_fields(session, services):
     heat = "".join(dashboard.heatmap_csv([[0] * 24] * 7, ["Mon"] * 7)).splitlines()
     assert heat[0].startswith("\ufeffweekday,00:00,01:00") and len(heat) == 8
     assert "".join(dashboard.stages_csv([("discovery", 2)])).splitlines()[1] == "discovery,2"
+
+
+def _feed_world(session, services):
+    user = factories.seller(session)
+    mine = [factories.room(session, user, name=f"Mine {n}") for n in range(3)]
+    theirs = factories.room(session, user, name="Not in the feed")  # a colleague's, say
+    session.flush()
+    people = {
+        pk(room): pk(factories.invite(session, services, room, user, email=f"b{n}@acme.example"))
+        for n, room in enumerate([*mine, theirs])
+    }
+    session.flush()
+    return user, mine, theirs, people
+
+
+def _events(session, org_id, room_id, invite_id, times_and_kinds):
+    session.execute(
+        TrackEvent.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {
+                "org_id": org_id,
+                "room_id": room_id,
+                "invite_id": invite_id,
+                "visit_id": None,
+                "at": NOW + timedelta(seconds=at),
+                "kind": kind,
+                "room_item_id": None,
+                "page": None,
+                "seconds": 1,
+                "start": None,
+                "stop": None,
+                "ref": "",
+            }
+            for at, kind in times_and_kinds
+        ],
+    )
+    session.flush()
+
+
+def test_the_feeds_newest_events_are_those_of_one_sort_over_the_asked_rooms(session, services):
+    user, mine, theirs, people = _feed_world(session, services)
+    rng = random.Random(7)
+    # Interleaved times, many shared (ties are broken by id), one room older; inserted so that
+    # the rooms read last (lower room ids, when their latest events tie) have the higher ids.
+    for room in [theirs, *reversed(mine)]:
+        spread = 40 if room is not mine[1] else 30
+        _events(
+            session,
+            user.org_id,
+            pk(room),
+            people[pk(room)],
+            [(rng.randrange(spread), rng.choice(["view", "view", "section"])) for _ in range(80)],
+        )
+    asked = {pk(room) for room in mine}
+    every = session.exec(
+        select(TrackEvent.id, TrackEvent.at, TrackEvent.room_id, TrackEvent.kind)
+    ).all()
+    expected = [
+        row.id
+        for row in sorted(every, key=lambda row: (row.at, row.id), reverse=True)
+        if row.room_id in asked and row.kind != "section"
+    ]
+    for count in (1, 3, 7, 20, 60, 150, 1000):
+        got = dashboard._newest_events(
+            session, org_id=user.org_id, room_ids=sorted(asked), count=count
+        )
+        assert [row[-1] for row in got] == expected[:count], count
+    # Another organisation's id finds nothing, even for these rooms.
+    assert dashboard._newest_events(session, org_id=-1, room_ids=sorted(asked), count=5) == []
+
+
+def test_the_feeds_reading_does_not_grow_with_a_colleagues_events(session, services):
+    """The rep's feed used to be one query over all their rooms, which SQLite answered by reading
+    every event of the organisation and sorting them (seconds at millions of events, on every
+    poll). It must read along its own rooms only."""
+    user, mine, theirs, people = _feed_world(session, services)
+    for room in mine:
+        _events(session, user.org_id, pk(room), people[pk(room)], [(n, "view") for n in range(50)])
+
+    def work() -> int:
+        return _work_on_events(
+            session, lambda: dashboard.feed(session, org_id=user.org_id, rooms=mine)
+        )
+
+    colleague = [(n, "view") for n in range(100, 4100)]  # newer than anything of mine
+    _events(session, user.org_id, pk(theirs), people[pk(theirs)], colleague[:400])
+    few = work()
+    _events(session, user.org_id, pk(theirs), people[pk(theirs)], colleague[400:])
+    many = work()
+    # Reading the colleague's room would cost at least one step for each of its 3,600 new events.
+    assert many - few < 3600, (few, many)
