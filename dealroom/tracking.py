@@ -121,7 +121,9 @@ class TrackEvent(SQLModel, table=True):
     __tablename__ = "track_event"
     __table_args__ = (Index("ix_track_event_room_at", "room_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)
-    org_id: int = Field(foreign_key="org.id", index=True)
+    # Not indexed: every read also names the room (or the viewer), whose indexes it takes; an
+    # org_id index only cost each insert and tempted SQLite's planner (see dashboard.feed).
+    org_id: int = Field(foreign_key="org.id")
     room_id: int = Field(foreign_key="room.id")
     invite_id: int = Field(foreign_key="invite.id", index=True)
     # No foreign key (and no index): deleting a visit would then look for its events, a scan of
