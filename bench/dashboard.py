@@ -3,14 +3,16 @@
 The database is filled directly: rooms, invites, library documents placed in rooms, a mutual
 plan per room, and the rollups tracking leaves behind (ViewerStat, ViewerItemStat, 90 days of
 ActivityHour, RoomDay and ItemDay), plus the raw `track_event` rows generated inside the database
-(a recursive CTE on SQLite, generate_series on PostgreSQL), which the dashboard never reads but
-which make the database its real size. Then two things are timed:
+(a recursive CTE on SQLite, generate_series on PostgreSQL), which the team dashboard never reads
+but which make the database its real size (the rep's feed reads them). Then three things are timed:
 
   read   the domain read behind GET /dashboard/team (scores and health of every room, the
          heatmap, stages, cold deals, content effectiveness and the suggestions' lift over all
          500; the sparklines of the table's first page);
   page   the whole GET /dashboard/team through the app (auth, read, Jinja render: the charts
-         and cards over 500 rooms, the rooms table's first page of 50 rows).
+         and cards over 500 rooms, the rooms table's first page of 50 rows);
+  feed   the rep dashboard's live feed (GET /dashboard/feed's read, polled every 15 s) over 5, 25
+         and all 500 rooms: it reads the raw events, newest first, room by room.
 
 Target: p95 < 200 ms, on SQLite and on PostgreSQL.
 
@@ -261,6 +263,16 @@ def fill_events(db: Database, org_id: int, events: int, postgres: bool) -> None:
             )
 
 
+def read_feed(db: Database, org_id: int, rooms: int) -> float:
+    """The rep dashboard's live feed (polled every 15 s) over the org's first `rooms` rooms."""
+    t0 = time.perf_counter()
+    with db.session(write=False) as session:
+        mine = scores.org_rooms(session, org_id=org_id)[:rooms]
+        lines = dashboard.feed(session, org_id=org_id, rooms=mine)
+        assert lines
+    return time.perf_counter() - t0
+
+
 def read_dashboard(db: Database, org_id: int) -> float:
     """The domain read of GET /dashboard/team with the default filters (30 days, everyone)."""
     t0 = time.perf_counter()
@@ -383,6 +395,7 @@ def main(events: int, postgres: bool, url: str = "") -> None:
                 assert f"of {ROOMS}" in response.text  # "Rooms 1–50 of 500"
                 if n >= 3:
                     pages.append(elapsed)
+        feeds = {n: [read_feed(db, org_id, n) for _ in range(20)] for n in (5, 25, ROOMS)}
         engine = "PostgreSQL" if postgres else "SQLite"
         print(
             f"manager dashboard ({engine}): {ROOMS} rooms, {viewers:,} viewers, "
@@ -392,6 +405,13 @@ def main(events: int, postgres: bool, url: str = "") -> None:
             f"read: p50 {statistics.median(reads) * 1000:.1f} ms, p95 {p95(reads) * 1000:.1f} ms; "
             f"page (GET /dashboard/team, rendered): p50 {statistics.median(pages) * 1000:.1f} ms, "
             f"p95 {p95(pages) * 1000:.1f} ms (target p95 < 200 ms)"
+        )
+        print(
+            "rep feed (dashboard.feed, newest 400 events of the rooms): "
+            + "; ".join(
+                f"{n} rooms p50 {statistics.median(t) * 1000:.1f} ms, p95 {p95(t) * 1000:.1f} ms"
+                for n, t in feeds.items()
+            )
         )
         db.dispose()
     finally:
