@@ -19,7 +19,7 @@ from dealroom.errors import InvalidInput
 from dealroom.pdfgen import simple_pdf
 from dealroom.tracking import Beat, DropCounter, ItemDay, ItemTime, TrackEvent, ViewerItemStat
 from tests import factories
-from tests.test_tracking import _work_on_events
+from tests.dbwork import work_on_events
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -408,7 +408,7 @@ def test_the_feeds_reading_does_not_grow_with_a_colleagues_events(session, servi
         _events(session, user.org_id, pk(room), people[pk(room)], [(n, "view") for n in range(50)])
 
     def work() -> int:
-        return _work_on_events(
+        return work_on_events(
             session, lambda: dashboard.feed(session, org_id=user.org_id, rooms=mine)
         )
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 from sqlmodel import func, select
 
 from dealroom import analytics, content, invites, tracking
@@ -31,6 +30,7 @@ from dealroom.tracking import (
 )
 from dealroom.web.tracking import parse_body
 from tests import factories
+from tests.dbwork import work_on_events
 
 T0 = 1_800_000_000.0
 PDF = simple_pdf([["p"]] * 5)  # a fixed "now" for beats (seconds since the epoch)
@@ -283,33 +283,6 @@ def test_retention_deletes_old_raw_events_but_keeps_rollups(session, world):
     )
 
 
-def _work_on_events(session, action) -> int:
-    """How much `action` reads: SQLite's virtual machine instructions (to within 10), PostgreSQL's
-    tuples read from track_event in this transaction."""
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        steps = [0]
-
-        def count() -> int:
-            steps[0] += 10
-            return 0
-
-        raw = connection.connection.dbapi_connection
-        raw.set_progress_handler(count, 10)
-        try:
-            action()
-        finally:
-            raw.set_progress_handler(None, 10)
-        return steps[0]
-    read = text(
-        "SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) "
-        "FROM pg_stat_xact_user_tables WHERE relname = 'track_event'"
-    )
-    before = session.execute(read).scalar_one()
-    action()
-    return int(session.execute(read).scalar_one() - before)
-
-
 def test_purging_old_visits_does_not_read_every_event_for_each_visit(session, world):
     """Deleting a visit used to make the database look for events pointing at it (a foreign key
     without an index: a scan of the biggest table per visit). What the purge does for 40 old
@@ -341,11 +314,11 @@ def test_purging_old_visits_does_not_read_every_event_for_each_visit(session, wo
     def visits_share(events: int) -> int:
         session.execute(TrackEvent.__table__.insert(), [event] * events)  # type: ignore[attr-defined]
         session.flush()
-        idle = _work_on_events(session, purge)  # nothing old: the purge's own reading
+        idle = work_on_events(session, purge)  # nothing old: the purge's own reading
         for _ in range(40):
             visit(ago)
         session.flush()
-        work = _work_on_events(session, purge)
+        work = work_on_events(session, purge)
         assert session.exec(select(func.count()).select_from(Visit)).one() == 1  # the recent one
         return work - idle
 
