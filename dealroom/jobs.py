@@ -265,8 +265,7 @@ class Jobs:
     def purge_tracking(self) -> int:
         """Delete raw tracking events older than each room's retention (rollups stay)."""
         try:
-            with self.db.session() as session:
-                deleted = tracking.purge_expired(session)
+            deleted = tracking.purge_expired_in_chunks(self.db)
         except Exception:  # noqa: BLE001
             log.exception("tracking retention failed")
             return 0

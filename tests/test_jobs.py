@@ -12,26 +12,26 @@ from dealroom import tracking
 from dealroom.jobs import Jobs
 
 
-def test_tracking_retention_is_scheduled_and_purges_in_a_transaction(db, monkeypatch):
+def test_tracking_retention_is_scheduled_and_purges_in_chunks(db, monkeypatch):
     calls = []
 
-    def purge_expired(session):
-        calls.append(session)
+    def purge_expired_in_chunks(database):
+        calls.append(database)
         return 7
 
-    monkeypatch.setattr(tracking, "purge_expired", purge_expired)
+    monkeypatch.setattr(tracking, "purge_expired_in_chunks", purge_expired_in_chunks)
     jobs = Jobs(db, None)
 
     assert "tracking-retention" in jobs.specs
     assert jobs.purge_tracking() == 7
-    assert len(calls) == 1
+    assert calls == [db]  # the Database: the purge makes its own short transactions
 
 
 def test_a_failing_retention_run_is_logged_and_the_job_survives(db, monkeypatch, caplog):
-    def purge_expired(session):
+    def purge_expired_in_chunks(database):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(tracking, "purge_expired", purge_expired)
+    monkeypatch.setattr(tracking, "purge_expired_in_chunks", purge_expired_in_chunks)
 
     with caplog.at_level(logging.ERROR, logger="dealroom.jobs"):
         assert Jobs(db, None).purge_tracking() == 0
@@ -40,7 +40,7 @@ def test_a_failing_retention_run_is_logged_and_the_job_survives(db, monkeypatch,
 
 @pytest.mark.parametrize("deleted", [0, 3])
 def test_retention_logs_how_many_events_went(db, monkeypatch, caplog, deleted):
-    monkeypatch.setattr(tracking, "purge_expired", lambda session: deleted)
+    monkeypatch.setattr(tracking, "purge_expired_in_chunks", lambda database: deleted)
 
     with caplog.at_level(logging.INFO, logger="dealroom.jobs"):
         Jobs(db, None).purge_tracking()

@@ -11,12 +11,14 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmodel import func, select
+from sqlalchemy import update as sa_update
+from sqlmodel import col, func, select
 
 from dealroom import analytics, content, invites, tracking
 from dealroom.content import Upload
 from dealroom.db import pk
 from dealroom.pdfgen import simple_pdf
+from dealroom.rooms import Room
 from dealroom.tracking import (
     Beat,
     DropCounter,
@@ -24,6 +26,7 @@ from dealroom.tracking import (
     RoomTime,
     SectionOpen,
     TrackEvent,
+    TrackStream,
     VideoWatch,
     ViewerStat,
     Visit,
@@ -327,6 +330,77 @@ def test_purging_old_visits_does_not_read_every_event_for_each_visit(session, wo
     assert session.exec(select(func.count()).select_from(TrackEvent)).one() == 4000
     # A scan per visit would add 40 reads (and more instructions) for every added event.
     assert many - few < 3600, (few, many)
+
+
+def test_the_retention_job_deletes_in_short_transactions(db, services, monkeypatch):
+    world = _ingest_world(db, services)
+    room, kato = world["room"], world["kato"]
+    now = tracking._aware(T0)
+    with db.session() as session:
+        session.execute(sa_update(Room).where(col(Room.id) == pk(room)).values(retention_days=30))
+        old, recent = (
+            Visit(
+                org_id=room.org_id,
+                room_id=pk(room),
+                invite_id=pk(kato),
+                started_at=at,
+                last_seen_at=at,
+            )
+            for at in (now - timedelta(days=40), now - timedelta(days=1))
+        )
+        session.add_all([old, recent])
+        session.flush()
+        session.add(
+            TrackStream(
+                key="s-old",
+                org_id=room.org_id,
+                invite_id=pk(kato),
+                visit_id=pk(old),
+                issued_at=now - timedelta(days=40),
+            )
+        )
+        rows = [(old, now - timedelta(days=40, seconds=n)) for n in range(25)]
+        rows += [(recent, now - timedelta(days=1, seconds=n)) for n in range(3)]
+        session.execute(
+            TrackEvent.__table__.insert(),  # type: ignore[attr-defined]
+            [
+                {
+                    "org_id": room.org_id,
+                    "room_id": pk(room),
+                    "invite_id": pk(kato),
+                    "visit_id": pk(visit),
+                    "at": at,
+                    "kind": "view",
+                    "room_item_id": None,
+                    "page": None,
+                    "seconds": 10,
+                    "start": 0,
+                    "stop": 0,
+                    "ref": "",
+                }
+                for visit, at in rows
+            ],
+        )
+    chunks = []
+    purge_room = tracking.purge_room
+
+    def counted(session, **kwargs):
+        done = purge_room(session, **kwargs)
+        chunks.append(done)
+        return done
+
+    monkeypatch.setattr(tracking, "purge_room", counted)
+    assert tracking.purge_expired_in_chunks(db, now=now, chunk=10) == 25
+    assert chunks == [10, 10, 5]  # one transaction each; the visits went with the last one
+    with db.session() as session:
+        assert [v.id for v in session.exec(select(Visit))] == [pk(recent)]
+        assert session.exec(select(func.count()).select_from(TrackStream)).one() == 0
+        kept = session.exec(select(TrackEvent.visit_id)).all()
+        assert kept == [pk(recent)] * 3
+    # Nothing left to do: one empty chunk.
+    chunks.clear()
+    assert tracking.purge_expired_in_chunks(db, now=now, chunk=10) == 0
+    assert chunks == [0]
 
 
 def test_export_then_erase_one_viewer(session, services, world):
