@@ -304,7 +304,7 @@ class ProcessIngest(Ingest):
         self._stopping = False
         self._spawn()
         with self._lock:  # from now on beats wait as wire tuples, those added before too
-            self._beats = [to_wire(b) if isinstance(b, Beat) else b for b in self._beats]
+            self._beats = [to_wire(beat) for beat in self._beats]
             self._thread = threading.Thread(target=self._run, name="tracking-sender", daemon=True)
         self._thread.start()
 
@@ -357,7 +357,7 @@ class ProcessIngest(Ingest):
             conn.close()
         with self._lock:  # the plain in-process Ingest again: beats wait as Beats
             self._thread = None
-            self._beats = [b if isinstance(b, Beat) else from_wire(b) for b in self._beats]
+            self._beats = [from_wire(row) for row in self._beats]
         if not written:
             # The child could not write (the database is down, or it died): write here, so what
             # was answered 204 is not dropped on the floor when a writer is still possible.
