@@ -1737,25 +1737,15 @@ def set_paused(invite: Invite, paused: bool) -> None:
 PURGE_CHUNK = 10_000  # raw events deleted per transaction by the retention job
 
 
-def purge_expired(session: Session, *, now: datetime | None = None) -> int:
-    """Delete raw events (and visits, streams) older than each room's retention, in this one
-    transaction. The per-viewer rollups and the anonymous hourly/daily aggregates stay. Returns
-    the events deleted. The scheduled job uses `purge_expired_in_chunks` instead."""
-    now = now or utcnow()
-    deleted = sum(
-        purge_room(session, room_id=room_id, cutoff=cutoff, limit=None)
-        for room_id, cutoff in retention_cutoffs(session, now=now)
-    )
-    purge_unused_streams(session, now=now)
-    return deleted
-
-
 def purge_expired_in_chunks(
     db: Database, *, now: datetime | None = None, chunk: int = PURGE_CHUNK
 ) -> int:
-    """`purge_expired` in short transactions of at most `chunk` events each: a first purge of
-    millions of events (a big room's retention shortened) never holds the database, and on SQLite
-    its only write lock, for longer than one chunk takes (the ingest writer waits at most that)."""
+    """Delete raw events (and visits, streams) older than each room's retention; the per-viewer
+    rollups and the anonymous hourly/daily aggregates stay. Returns the events deleted.
+
+    In short transactions of at most `chunk` events each: a first purge of millions of events
+    (a big room's retention shortened) never holds the database, and on SQLite its only write
+    lock, for longer than one chunk takes (the ingest writer waits at most that)."""
     now = now or utcnow()
     with db.session(write=False) as session:
         cutoffs = retention_cutoffs(session, now=now)
@@ -1783,28 +1773,24 @@ def retention_cutoffs(session: Session, *, now: datetime) -> list[tuple[int, dat
     ]
 
 
-def purge_room(session: Session, *, room_id: int, cutoff: datetime, limit: int | None) -> int:
-    """Delete one room's raw events from before `cutoff` (at most `limit` of them); once none of
-    those is left, its visits and their streams from before `cutoff` too. Returns the events
-    deleted."""
-    old = (col(TrackEvent.room_id) == room_id, col(TrackEvent.at) < cutoff)
-    if limit is None:
-        statement = sa_delete(TrackEvent).where(*old)
-    else:
-        some = sa_select(col(TrackEvent.id)).where(*old).limit(limit)
-        statement = sa_delete(TrackEvent).where(col(TrackEvent.id).in_(some))
-    result = session.execute(statement)
+def purge_room(session: Session, *, room_id: int, cutoff: datetime, limit: int) -> int:
+    """Delete at most `limit` of one room's raw events from before `cutoff`; once none of those
+    is left, its visits and their streams from before `cutoff` too. Returns the events deleted."""
+    some = (
+        sa_select(col(TrackEvent.id))
+        .where(col(TrackEvent.room_id) == room_id, col(TrackEvent.at) < cutoff)
+        .limit(limit)
+    )
+    result = session.execute(sa_delete(TrackEvent).where(col(TrackEvent.id).in_(some)))
     deleted = int(getattr(result, "rowcount", 0) or 0)
-    if limit is not None and deleted >= limit:
+    if deleted >= limit:
         return deleted  # more to go: the visits wait for the last chunk
     # A visit's events are never newer than its last activity, so they are gone by now.
-    old_visits = select(Visit.id).where(
-        col(Visit.room_id) == room_id, col(Visit.last_seen_at) < cutoff
-    )
-    session.execute(sa_delete(TrackStream).where(col(TrackStream.visit_id).in_(old_visits)))
+    old = (col(Visit.room_id) == room_id, col(Visit.last_seen_at) < cutoff)
     session.execute(
-        sa_delete(Visit).where(col(Visit.room_id) == room_id, col(Visit.last_seen_at) < cutoff)
+        sa_delete(TrackStream).where(col(TrackStream.visit_id).in_(select(Visit.id).where(*old)))
     )
+    session.execute(sa_delete(Visit).where(*old))
     return deleted
 
 

@@ -1,12 +1,35 @@
-"""Counting the work a query does, for tests that guard against reading a whole table: not a
-time (timed tests are flaky), a count the database keeps."""
+"""Raw tracking rows at volume, and counting the work a query does on them, for tests that guard
+against reading a whole table: not a time (timed tests are flaky), a count the database keeps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+
+from dealroom.tracking import TrackEvent
+
+
+def insert_events(
+    session: Any,
+    events: Iterable[tuple[datetime, str]],
+    *,
+    org_id: int,
+    room_id: int,
+    invite_id: int,
+    visit_id: int | None = None,
+    seconds: int = 10,
+) -> None:
+    """Raw events (at, kind) of one viewer, inserted as the ingest writer's rows are."""
+    row = {"org_id": org_id, "room_id": room_id, "invite_id": invite_id, "visit_id": visit_id}
+    extra = {"room_item_id": None, "page": None, "seconds": seconds, "start": None, "stop": None}
+    session.execute(
+        TrackEvent.__table__.insert(),  # type: ignore[attr-defined]
+        [{**row, **extra, "at": at, "kind": kind, "ref": ""} for at, kind in events],
+    )
+    session.flush()
 
 
 def work_on_events(session: Any, action: Callable[[], object]) -> int:

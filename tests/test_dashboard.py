@@ -19,7 +19,7 @@ from dealroom.errors import InvalidInput
 from dealroom.pdfgen import simple_pdf
 from dealroom.tracking import Beat, DropCounter, ItemDay, ItemTime, TrackEvent, ViewerItemStat
 from tests import factories
-from tests.dbwork import work_on_events
+from tests.dbwork import insert_events, work_on_events
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -344,27 +344,14 @@ def _feed_world(session, services):
 
 
 def _events(session, org_id, room_id, invite_id, times_and_kinds):
-    session.execute(
-        TrackEvent.__table__.insert(),  # type: ignore[attr-defined]
-        [
-            {
-                "org_id": org_id,
-                "room_id": room_id,
-                "invite_id": invite_id,
-                "visit_id": None,
-                "at": NOW + timedelta(seconds=at),
-                "kind": kind,
-                "room_item_id": None,
-                "page": None,
-                "seconds": 1,
-                "start": None,
-                "stop": None,
-                "ref": "",
-            }
-            for at, kind in times_and_kinds
-        ],
+    insert_events(
+        session,
+        [(NOW + timedelta(seconds=at), kind) for at, kind in times_and_kinds],
+        org_id=org_id,
+        room_id=room_id,
+        invite_id=invite_id,
+        seconds=1,
     )
-    session.flush()
 
 
 def test_the_feeds_newest_events_are_those_of_one_sort_over_the_asked_rooms(session, services):

@@ -33,7 +33,7 @@ from dealroom.tracking import (
 )
 from dealroom.web.tracking import parse_body
 from tests import factories
-from tests.dbwork import work_on_events
+from tests.dbwork import insert_events, work_on_events
 
 T0 = 1_800_000_000.0
 PDF = simple_pdf([["p"]] * 5)  # a fixed "now" for beats (seconds since the epoch)
@@ -265,13 +265,12 @@ def test_server_events_open_download_click_chat(session, world):
     assert me.tracking_paused
 
 
-def test_retention_deletes_old_raw_events_but_keeps_rollups(session, world):
+def test_retention_deletes_old_raw_events_but_keeps_rollups(db, session, world):
     pdf = world["pdf"].public_id
     world["room"].retention_days = 30
     apply(session, beat(world, 1, ItemTime(pdf, 8, page=1), at=0))
     now = tracking._aware(T0) + timedelta(days=31)
-    assert tracking.purge_expired(session, now=now) == 1
-    session.flush()
+    assert tracking.purge_expired_in_chunks(db, now=now) == 1
     assert session.exec(select(func.count()).select_from(TrackEvent)).one() == 0
     assert viewer(session, world).active_seconds == 8
     # The anonymous daily aggregate stays.
@@ -286,7 +285,7 @@ def test_retention_deletes_old_raw_events_but_keeps_rollups(session, world):
     )
 
 
-def test_purging_old_visits_does_not_read_every_event_for_each_visit(session, world):
+def test_purging_old_visits_does_not_read_every_event_for_each_visit(db, session, world):
     """Deleting a visit used to make the database look for events pointing at it (a foreign key
     without an index: a scan of the biggest table per visit). What the purge does for 40 old
     visits must not grow with the number of recent events it keeps."""
@@ -303,20 +302,18 @@ def test_purging_old_visits_does_not_read_every_event_for_each_visit(session, wo
 
     recent = visit(now)
     session.flush()
-    event = dict(
-        zip(
-            tracking.EVENT_COLUMNS,
-            (room.org_id, pk(room), pk(kato), pk(recent), now, "view", None, None, 10, 0, 0, ""),
-            strict=True,
-        )
-    )
+    ids = {
+        "org_id": room.org_id,
+        "room_id": pk(room),
+        "invite_id": pk(kato),
+        "visit_id": pk(recent),
+    }
 
     def purge() -> None:
-        tracking.purge_expired(session, now=now)
+        tracking.purge_expired_in_chunks(db, now=now)
 
     def visits_share(events: int) -> int:
-        session.execute(TrackEvent.__table__.insert(), [event] * events)  # type: ignore[attr-defined]
-        session.flush()
+        insert_events(session, [(now, "view")] * events, **ids)
         idle = work_on_events(session, purge)  # nothing old: the purge's own reading
         for _ in range(40):
             visit(ago)
@@ -359,28 +356,15 @@ def test_the_retention_job_deletes_in_short_transactions(db, services, monkeypat
                 issued_at=now - timedelta(days=40),
             )
         )
-        rows = [(old, now - timedelta(days=40, seconds=n)) for n in range(25)]
-        rows += [(recent, now - timedelta(days=1, seconds=n)) for n in range(3)]
-        session.execute(
-            TrackEvent.__table__.insert(),  # type: ignore[attr-defined]
-            [
-                {
-                    "org_id": room.org_id,
-                    "room_id": pk(room),
-                    "invite_id": pk(kato),
-                    "visit_id": pk(visit),
-                    "at": at,
-                    "kind": "view",
-                    "room_item_id": None,
-                    "page": None,
-                    "seconds": 10,
-                    "start": 0,
-                    "stop": 0,
-                    "ref": "",
-                }
-                for visit, at in rows
-            ],
-        )
+        for visit, days, count in ((old, 40, 25), (recent, 1, 3)):
+            insert_events(
+                session,
+                [(now - timedelta(days=days, seconds=n), "view") for n in range(count)],
+                org_id=room.org_id,
+                room_id=pk(room),
+                invite_id=pk(kato),
+                visit_id=pk(visit),
+            )
     chunks = []
     purge_room = tracking.purge_room
 
