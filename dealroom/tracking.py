@@ -1572,8 +1572,11 @@ class Ingest:
     seconds, or sooner when `batch` beats are waiting) by one background thread per process.
     `close()` (app shutdown, SIGTERM) writes whatever is left, so nothing acknowledged is lost.
 
-    A failed write keeps the beats and retries; past `limit` waiting beats the oldest are
-    dropped and counted ("overflow") rather than letting memory grow without bound."""
+    A failed write keeps the beats and retries. Memory stays bounded without dropping what was
+    acknowledged: once `limit` beats wait (the database down, or the writer far behind), `full`
+    is true and the beacon answers 503, so the browser keeps the beat and sends it again. Past
+    `limit`, `add` itself drops the oldest and counts them ("overflow"): a last resort for
+    callers that add without asking `full`."""
 
     def __init__(
         self,
@@ -1603,7 +1606,13 @@ class Ingest:
 
     @property
     def depth(self) -> int:
+        """Beats accepted and not yet written."""
         return len(self._beats)
+
+    @property
+    def full(self) -> bool:
+        """True once `limit` beats wait: take no more until the writer catches up."""
+        return self.depth >= self.limit
 
     @property
     def accepted_total(self) -> int:

@@ -87,7 +87,7 @@ def from_wire(row: Wire) -> Beat:
     )
 
 
-def _child(conn: Connection, url: str, interval: float, return_days: int) -> None:
+def _child(conn: Connection, url: str, interval: float, return_days: int, limit: int) -> None:
     """The writer process: receive batches, write them, acknowledge the highest one committed.
     It stops when the parent says so, when the parent is gone (the pipe closes) or on SIGTERM
     (a service manager stopping the whole group), each time after writing what it holds."""
@@ -99,7 +99,9 @@ def _child(conn: Connection, url: str, interval: float, return_days: int) -> Non
 
     tune_gc()
     db = Database.from_url(url)
-    ingest = Ingest(db, interval=interval, batch=WRITE_BATCH, return_days=return_days)
+    # The parent counts what this child holds as waiting and takes no beat past `limit`, so
+    # the same limit here never drops one.
+    ingest = Ingest(db, interval=interval, batch=WRITE_BATCH, limit=limit, return_days=return_days)
     received = acked = 0  # the highest batch number taken in / acknowledged
     reported = -1
     closing = parent_gone = urgent = False
@@ -169,6 +171,7 @@ class ProcessIngest(Ingest):
         self._reader: threading.Thread | None = None
         # (number, beats as wire tuples, drops, write at once): handed over, not yet acknowledged
         self._sent: list[tuple[int, list[Wire], dict[str, int], bool]] = []
+        self._unacked = 0  # beats in _sent (read for every beat, by `full`)
         self._number = 0
         self._acked = 0
         self._acks = threading.Condition()
@@ -184,9 +187,8 @@ class ProcessIngest(Ingest):
 
     @property
     def depth(self) -> int:
-        with self._acks:
-            unacked = sum(len(message[1]) for message in self._sent)
-        return len(self._beats) + unacked
+        """Beats waiting here or handed over and not yet committed (the child's included)."""
+        return len(self._beats) + self._unacked
 
     @property
     def accepted_total(self) -> int:
@@ -205,7 +207,7 @@ class ProcessIngest(Ingest):
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_child,
-            args=(child, self.url, self.interval, self.return_days),
+            args=(child, self.url, self.interval, self.return_days, self.limit),
             name="dealroom-tracking-writer",
             daemon=True,
         )
@@ -241,6 +243,7 @@ class ProcessIngest(Ingest):
             with self._acks:
                 done = [m for m in self._sent if m[0] <= number]
                 self._sent = [m for m in self._sent if m[0] > number]
+                self._unacked -= sum(len(m[1]) for m in done)
                 self._acked = max(self._acked, number)
                 newly = accepted - self._child_accepted
                 self._child_accepted, self._child_drops = accepted, drops
@@ -279,6 +282,7 @@ class ProcessIngest(Ingest):
                 message = (self._number, beats, drops, now)
                 with self._acks:
                     self._sent.append(message)
+                    self._unacked += len(beats)
                 if self._conn is not None:
                     try:
                         self._conn.send(message)
@@ -365,5 +369,5 @@ class ProcessIngest(Ingest):
                 self._beats[:0] = [from_wire(row) for message in self._sent for row in message[1]]
             for message in self._sent:
                 self.drops.restore(message[2])
-            self._sent = []
+            self._sent, self._unacked = [], 0
             super().flush()

@@ -5,12 +5,13 @@ recorded time per page must be within 3 s of the truth, and the hidden time must
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from sqlmodel import select
 
 from dealroom import analytics, rooms
@@ -117,3 +118,45 @@ def test_page_times_are_accurate_and_hidden_time_counts_nothing(
     assert me.active_seconds <= page1 + page3 + 2 + 3
     assert me.visits == 1
     assert not problems, problems
+
+
+def test_a_beat_the_server_could_not_take_is_sent_again_unchanged(
+    new_context: NewContext, inbox: Inbox, server: Server
+) -> None:
+    """A full buffer answers 503: the browser keeps that beat and sends it again, with the same
+    sequence number, before anything newer (so the server counts it once, and nothing is lost)."""
+    seller = log_in_as_seller(new_context)
+    create_room(seller, f"Retry {uuid.uuid4().hex[:6]}")
+    invite(seller, "ueda@globex.example", name="Ueda")
+
+    buyer = new_context().new_page()
+    buyer.clock.install()  # beats every 10 s of the page's own clock, driven from here
+    bodies: list[dict] = []
+
+    def beacon(route: Route) -> None:
+        bodies.append(json.loads(route.request.post_data or "{}"))
+        if len(bodies) == 1:
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "10"},
+                json={"error": {"code": "busy", "message": "Try again."}},
+            )
+        else:
+            route.continue_()
+
+    buyer.route(re.compile(r"/r/[^/]+/t$"), beacon)
+    open_invite(buyer, link_in(inbox.next_to("ueda@globex.example"), server.base_url))
+    buyer.get_by_role("region", name="About your activity in this room").get_by_role(
+        "button", name="OK"
+    ).click()
+    for sent in (1, 2, 3):
+        buyer.mouse.move(200 + sent * 10, 300)
+        buyer.clock.run_for(10_000)
+        deadline = time.monotonic() + 10
+        while len(bodies) < sent and time.monotonic() < deadline:
+            buyer.wait_for_timeout(50)
+        assert len(bodies) == sent, bodies
+    first, again, after = bodies
+    assert first["seq"] == 1 and first["ev"]
+    assert again == first  # the refused beat, unchanged, before the newer one
+    assert after["seq"] == 2

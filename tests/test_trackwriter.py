@@ -173,6 +173,36 @@ def test_beats_added_before_start_or_after_close_are_written_too(world):
     assert ingest.refused_total() == {}
 
 
+def test_beats_handed_over_but_not_committed_still_count_against_the_limit(world):
+    """The web process bounds what the child holds too: a stalled writer (here stopped with
+    SIGSTOP) makes the buffer full once `limit` beats are handed over and unacknowledged."""
+    url, room, people = world
+    ingest = ProcessIngest(Database.from_url(url), url=url, interval=0.02, limit=30)
+    ingest.start()
+    child = ingest._process
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        for beat in beats(room, people, 30):
+            ingest.add(beat)
+        deadline = time.monotonic() + 10
+        while ingest._beats and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not ingest._beats  # all handed over...
+        assert ingest.depth == 30  # ...and still counted
+        assert ingest.full
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    try:
+        ingest.flush()
+        assert ingest.accepted_total == 30
+        assert ingest.depth == 0
+        assert not ingest.full
+        assert ingest.refused_total() == {}  # the child's own limit dropped nothing
+    finally:
+        ingest.close()
+    assert durable(url) == 30
+
+
 def test_the_sender_replaces_a_writer_that_died(world):
     url, room, people = world
     ingest = ProcessIngest(Database.from_url(url), url=url, interval=0.05)
@@ -209,6 +239,7 @@ def test_unacknowledged_batches_go_to_the_next_writer_and_count_once(world):
         with ingest._acks:
             ingest._number += 1
             ingest._sent.append((ingest._number, [to_wire(beat) for beat in first], {}))
+            ingest._unacked += len(first)
         for beat in beats(room, people, 20, stream="t"):
             ingest.add(beat)
         ingest._send_waiting()

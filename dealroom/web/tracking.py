@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import secrets
 import time
@@ -183,6 +184,8 @@ def accept_beat(services: Any, room_id: str, headers: dict[bytes, str], body: by
     if header:
         value = headers.get(header.lower().encode("latin-1"), "").upper()
         country = value if COUNTRY.match(value) else ""
+    if ingest.full:
+        raise _busy(ingest)
     ingest.add(
         Beat(
             received_at=time.time(),
@@ -198,6 +201,26 @@ def accept_beat(services: Any, room_id: str, headers: dict[bytes, str], body: by
             country=country,
         )
     )
+
+
+# When the buffer is full, browsers are told to send the beat again (track.js keeps a beat
+# that got a 5xx and retries with its next beat, 10 s later, with the same sequence number).
+RETRY_AFTER = 10
+_busy_logged = -math.inf  # when the last "buffer full" warning was logged (one a minute)
+
+
+def _busy(ingest: tracking.Ingest) -> Answer:
+    global _busy_logged
+    now = time.monotonic()
+    if now - _busy_logged >= 60:
+        _busy_logged = now
+        log.warning(
+            "tracking: %d beats wait for the writer (limit %d); beats are answered 503 until "
+            "it catches up",
+            ingest.depth,
+            ingest.limit,
+        )
+    return Answer(503, "busy", "Activity could not be saved just now; it will be sent again.")
 
 
 WANTED = frozenset({b"content-length", b"cookie", b"user-agent"})
@@ -218,12 +241,16 @@ async def _answer(
         return answer.status, json.dumps(error).encode()
 
 
-def _with_body(headers: list[tuple[bytes, bytes]], payload: bytes) -> list[tuple[bytes, bytes]]:
+def _with_body(
+    headers: list[tuple[bytes, bytes]], status: int, payload: bytes
+) -> list[tuple[bytes, bytes]]:
     if payload:
         headers += [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
         ]
+    if status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER).encode()))
     return headers
 
 
@@ -238,7 +265,7 @@ async def handle_beacon(
         if name in WANTED or name == country
     }
     status, payload = await _answer(services, receive, headers, room_id)
-    response_headers = _with_body([(b"cache-control", b"no-store")], payload)
+    response_headers = _with_body([(b"cache-control", b"no-store")], status, payload)
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": payload})
     return status
@@ -334,7 +361,7 @@ class BeaconFastPath:
             log.exception("the tracking beacon failed")
             status, payload = 500, b'{"error": {"code": "server_error", "message": "Try again."}}'
         if payload:
-            response_headers = _with_body(list(self.headers[https]), payload)
+            response_headers = _with_body(list(self.headers[https]), status, payload)
         else:
             response_headers = list(self.empty[https])
         await send({"type": "http.response.start", "status": status, "headers": response_headers})

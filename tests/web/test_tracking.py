@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import time
 
 import pytest
 from sqlmodel import func, select
@@ -12,6 +14,7 @@ from dealroom import analytics, content, metrics
 from dealroom.content import Upload
 from dealroom.pdfgen import simple_pdf
 from dealroom.tracking import TrackDrop, TrackEvent
+from dealroom.web import tracking as web_tracking
 from tests import factories
 
 PDF = simple_pdf([["p"]] * 3)
@@ -95,6 +98,38 @@ def test_a_beat_is_accepted_and_lands_after_the_flush(client, services, session,
     services.ingest.flush()
     assert session.exec(select(func.sum(TrackEvent.seconds))).one() == 1
     assert drops(session)["duplicate"] == 1
+
+
+def test_a_full_buffer_answers_503_and_the_beat_sent_again_counts_once(
+    client, services, session, room_world, caplog, monkeypatch
+):
+    """Past its limit the buffer takes nothing more: the browser is told to send the beat
+    again (track.js keeps it), rather than the server answering 204 and dropping it later."""
+    token = enter_viewer(client, services, room_world)
+    pdf = room_world["pdf"].public_id
+    first = {"t": token, "seq": 1, "i": 2, "ev": [{"k": "view", "item": pdf, "page": 1, "s": 1}]}
+    second = {**first, "seq": 2, "ev": [{"k": "view", "item": pdf, "page": 2, "s": 1}]}
+    services.ingest.limit = 1
+    monkeypatch.setattr(web_tracking, "_busy_logged", -math.inf)  # warned once a minute
+    assert send(client, room_world, first).status_code == 204
+    assert services.ingest.full
+    with caplog.at_level("WARNING", logger="dealroom.access"):
+        busy = send(client, room_world, second)
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "10"
+    assert busy.json()["error"]["code"] == "busy"
+    assert "beats wait for the writer" in caplog.text
+    assert services.ingest.depth == 1  # the refused beat is not held
+    services.ingest.flush()
+    assert not services.ingest.full
+    later = time.time() + 10  # track.js sends it again with its next beat
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert send(client, room_world, second).status_code == 204
+    services.ingest.flush()
+    viewer = analytics.room_engagement(session, room=room_world["room"]).viewers[0]
+    item = next(i for i in viewer.items if i.item_id == pdf)
+    assert item.pages == {1: 1, 2: 1}
+    assert "overflow" not in drops(session)
 
 
 @pytest.mark.parametrize(
