@@ -266,6 +266,15 @@ class Jobs:
         """Delete raw tracking events older than each room's retention (rollups stay)."""
         try:
             deleted = tracking.purge_expired_in_chunks(self.db)
+        except tracking.PurgeIncomplete as incomplete:
+            log.error(
+                "tracking retention failed for room(s) %s (the next run tries again); "
+                "%d raw events of the others deleted",
+                ", ".join(map(str, incomplete.failed)),
+                incomplete.deleted,
+                exc_info=incomplete.__cause__,
+            )
+            return incomplete.deleted
         except Exception:  # noqa: BLE001
             log.exception("tracking retention failed")
             return 0

@@ -1746,6 +1746,15 @@ def set_paused(invite: Invite, paused: bool) -> None:
 PURGE_CHUNK = 10_000  # raw events deleted per transaction by the retention job
 
 
+class PurgeIncomplete(Exception):
+    """Some rooms could not be purged (the first failure is the cause); `deleted` events of the
+    others, and of chunks before the failure, were deleted and committed all the same."""
+
+    def __init__(self, deleted: int, failed: list[int]) -> None:
+        super().__init__(f"{len(failed)} room(s) could not be purged; {deleted} events deleted")
+        self.deleted, self.failed = deleted, failed
+
+
 def purge_expired_in_chunks(
     db: Database, *, now: datetime | None = None, chunk: int = PURGE_CHUNK
 ) -> int:
@@ -1754,20 +1763,29 @@ def purge_expired_in_chunks(
 
     In short transactions of at most `chunk` events each: a first purge of millions of events
     (a big room's retention shortened) never holds the database, and on SQLite its only write
-    lock, for longer than one chunk takes (the ingest writer waits at most that)."""
+    lock, for longer than one chunk takes (the ingest writer waits at most that). A room that
+    fails does not stop the others: PurgeIncomplete is raised at the end."""
     now = now or utcnow()
     with db.session(write=False) as session:
         cutoffs = retention_cutoffs(session, now=now)
     deleted = 0
+    failed: list[int] = []
+    first: Exception | None = None
     for room_id, cutoff in cutoffs:
-        while True:
-            with db.session() as session:
-                done = purge_room(session, room_id=room_id, cutoff=cutoff, limit=chunk)
-            deleted += done
-            if done < chunk:
-                break
+        try:
+            while True:
+                with db.session() as session:
+                    done = purge_room(session, room_id=room_id, cutoff=cutoff, limit=chunk)
+                deleted += done
+                if done < chunk:
+                    break
+        except Exception as exc:  # noqa: BLE001 - the other rooms still go; raised below
+            failed.append(room_id)
+            first = first or exc
     with db.session() as session:
         purge_unused_streams(session, now=now)
+    if failed:
+        raise PurgeIncomplete(deleted, failed) from first
     return deleted
 
 

@@ -38,6 +38,21 @@ def test_a_failing_retention_run_is_logged_and_the_job_survives(db, monkeypatch,
     assert "tracking retention failed" in caplog.text
 
 
+def test_a_retention_run_that_failed_for_some_rooms_reports_what_it_deleted(
+    db, monkeypatch, caplog
+):
+    def purge_expired_in_chunks(database):
+        raise tracking.PurgeIncomplete(12, [4, 9]) from OSError("disk I/O error")
+
+    monkeypatch.setattr(tracking, "purge_expired_in_chunks", purge_expired_in_chunks)
+
+    with caplog.at_level(logging.ERROR, logger="dealroom.jobs"):
+        assert Jobs(db, None).purge_tracking() == 12
+    assert "failed for room(s) 4, 9" in caplog.text
+    assert "12 raw events of the others deleted" in caplog.text
+    assert "disk I/O error" in caplog.text  # the cause's traceback
+
+
 @pytest.mark.parametrize("deleted", [0, 3])
 def test_retention_logs_how_many_events_went(db, monkeypatch, caplog, deleted):
     monkeypatch.setattr(tracking, "purge_expired_in_chunks", lambda database: deleted)

@@ -387,6 +387,44 @@ def test_the_retention_job_deletes_in_short_transactions(db, services, monkeypat
     assert chunks == [0]
 
 
+def test_a_room_whose_purge_fails_does_not_stop_the_others(db, services, monkeypatch):
+    now = tracking._aware(T0)
+    worlds = [_ingest_world(db, services) for _ in range(2)]
+    with db.session() as session:
+        for world in worlds:
+            room = world["room"]
+            session.execute(
+                sa_update(Room).where(col(Room.id) == pk(room)).values(retention_days=30)
+            )
+            insert_events(
+                session,
+                [(now - timedelta(days=40, seconds=n), "view") for n in range(15)],
+                org_id=room.org_id,
+                room_id=pk(room),
+                invite_id=pk(world["kato"]),
+            )
+    broken = pk(worlds[0]["room"])
+    purge_room = tracking.purge_room
+    chunks_of_broken = []
+
+    def failing_second_chunk(session, **kwargs):
+        if kwargs["room_id"] == broken:
+            if chunks_of_broken:
+                raise RuntimeError("disk I/O error")
+            chunks_of_broken.append(kwargs)
+        return purge_room(session, **kwargs)
+
+    monkeypatch.setattr(tracking, "purge_room", failing_second_chunk)
+    with pytest.raises(tracking.PurgeIncomplete) as failed:
+        tracking.purge_expired_in_chunks(db, now=now, chunk=10)
+    assert failed.value.failed == [broken]
+    assert failed.value.deleted == 10 + 15  # the broken room's first chunk, all of the other
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    with db.session() as session:
+        left = session.exec(select(TrackEvent.room_id, func.count()).group_by(TrackEvent.room_id))
+        assert dict(left.all()) == {broken: 5}
+
+
 def test_export_then_erase_one_viewer(session, services, world):
     other = factories.invite(
         session, services, world["room"], world["user"], email="sato@acme.example"
