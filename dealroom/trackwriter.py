@@ -43,8 +43,8 @@ CLOSE_TIMEOUT = 30.0
 # The child writes what it received at most this often (sooner when WRITE_BATCH beats wait, when
 # the parent flushes or closes): each write costs a fixed ~20 ms of reads and statements, so at
 # a few dozen beats a second writing every 100 ms took a fifth of a core for almost nothing.
-# Half a second keeps every beat on disk within a second of its answer (≤ 100 ms in the
-# parent's buffer, ≤ 500 ms here, then the write). Beats are safe once handed over (the child
+# Half a second keeps every beat on disk within a second of its answer: the timer runs from the
+# answer of the oldest beat waiting (see _waited), so a write starts at most 500 ms after it. Beats are safe once handed over (the child
 # writes what it holds when the parent dies, and an unacknowledged batch goes to the next
 # child), so only their arrival in the rollups waits.
 WRITE_EVERY = 0.5
@@ -87,6 +87,18 @@ def from_wire(row: Wire) -> Beat:
     )
 
 
+def _waited(beats: Sequence[Wire], most: float) -> float:
+    """How long the oldest of a batch's beats has waited since it was answered (at most `most`).
+    The write timer runs from then, not from when the child read the batch: beats that reached
+    the pipe while the previous batch was being written had already waited that long, and
+    timing them from the read made them wait a whole write plus a whole timer more (over a
+    second under bench/tracking_ingest.py's load). Beats carry the web process's wall-clock
+    time; a clock set back counts as no wait, one set forward as the most."""
+    if not beats:
+        return 0.0
+    return min(max(0.0, time.time() - beats[0][0]), most)
+
+
 def _child(conn: Connection, url: str, interval: float, return_days: int, limit: int) -> None:
     """The writer process: receive batches, write them, acknowledge the highest one committed.
     It stops when the parent says so, when the parent is gone (the pipe closes) or on SIGTERM
@@ -105,7 +117,7 @@ def _child(conn: Connection, url: str, interval: float, return_days: int, limit:
     received = acked = 0  # the highest batch number taken in / acknowledged
     reported = -1
     closing = parent_gone = urgent = False
-    waiting_since: float | None = None  # when the oldest batch not yet written arrived
+    waiting_since: float | None = None  # when the oldest beat not yet written was answered
     write_every = max(interval, WRITE_EVERY)
     conn.send(("ready", 0, 0, {}, 0))
     while True:
@@ -125,7 +137,7 @@ def _child(conn: Connection, url: str, interval: float, return_days: int, limit:
                     ingest.drops.restore(drops)
                     received = number
                     if waiting_since is None:
-                        waiting_since = time.monotonic()
+                        waiting_since = time.monotonic() - _waited(beats, write_every)
                     if not conn.poll(0):
                         break
         except (EOFError, OSError):

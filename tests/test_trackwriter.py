@@ -203,6 +203,34 @@ def test_beats_handed_over_but_not_committed_still_count_against_the_limit(world
     assert durable(url) == 30
 
 
+def test_the_write_timer_runs_from_the_beats_answer_not_from_its_arrival(world):
+    """A beat that already waited (in the web process, or in the pipe while the writer wrote
+    the previous batch) is not made to wait a whole timer more."""
+    url, room, people = world
+    # Both timers at 5 s: the test hands over itself, and only the write timer can write.
+    ingest = ProcessIngest(Database.from_url(url), url=url, interval=5)
+    ingest.start()
+    try:
+        fresh = beats(room, people, 4, stream="fresh")
+        ingest.extend(fresh)
+        ingest._send_waiting()
+        time.sleep(1.5)
+        assert durable(url) == 0  # answered just now: its timer has 5 s to run
+        ingest.flush()
+        waited = [
+            beat._replace(received_at=beat.received_at - 4.5) for beat in beats(room, people, 3)
+        ]
+        ingest.extend(waited)
+        handed_over = time.monotonic()
+        ingest._send_waiting()
+        while durable(url) < 7 and time.monotonic() - handed_over < 4:
+            time.sleep(0.05)
+        assert durable(url) == 7
+        assert time.monotonic() - handed_over < 3  # ~0.5 s left of its 5, not 5 more
+    finally:
+        ingest.close()
+
+
 def test_the_sender_replaces_a_writer_that_died(world):
     url, room, people = world
     ingest = ProcessIngest(Database.from_url(url), url=url, interval=0.05)
