@@ -44,9 +44,9 @@ CLOSE_TIMEOUT = 30.0
 # the parent flushes or closes): each write costs a fixed ~20 ms of reads and statements, so at
 # a few dozen beats a second writing every 100 ms took a fifth of a core for almost nothing.
 # Half a second keeps every beat on disk within a second of its answer: the timer runs from the
-# answer of the oldest beat waiting (see _waited), so a write starts at most 500 ms after it. Beats are safe once handed over (the child
-# writes what it holds when the parent dies, and an unacknowledged batch goes to the next
-# child), so only their arrival in the rollups waits.
+# answer of the oldest beat waiting (see _waited), so a write starts at most 500 ms after it.
+# Beats are safe once handed over (the child writes what it holds when the parent dies, and an
+# unacknowledged batch goes to the next child), so only their arrival in the rollups waits.
 WRITE_EVERY = 0.5
 # ...or at once when this many beats wait: a write's fixed cost (the batch's reads, the rollup
 # upserts, the commit of every page it touched) is then spread over many beats, so a busy server
