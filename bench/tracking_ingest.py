@@ -251,14 +251,19 @@ async def drive(
     return ok, bad, last
 
 
-def durable_count(url: str) -> int:
+def read_number(url: str, query: str) -> int:
+    """One number read from the database, on a connection of its own."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM track_event")).scalar_one()
+        value = connection.execute(text(query)).scalar_one()
     engine.dispose()
-    return int(count)
+    return int(value)
+
+
+def durable_count(url: str) -> int:
+    return read_number(url, "SELECT count(*) FROM track_event")
 
 
 COMMITTED = "SELECT coalesce(sum(events), 0) FROM activity_hour"
@@ -282,16 +287,6 @@ def watch(url: str, out: str) -> None:
     engine.dispose()
 
 
-def committed_now(url: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        count = connection.execute(text(COMMITTED)).scalar_one()
-    engine.dispose()
-    return int(count)
-
-
 def waiting_ages(
     readings: list[tuple[float, int]], base: int, answered: list[float]
 ) -> list[float]:
@@ -310,15 +305,7 @@ def waiting_ages(
 
 def dropped(url: str) -> int:
     """Beats the writer refused (e.g. a page beating faster than once a second)."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        count = connection.execute(
-            text("SELECT coalesce(sum(count), 0) FROM track_drop")
-        ).scalar_one()
-    engine.dispose()
-    return int(count)
+    return read_number(url, "SELECT coalesce(sum(count), 0) FROM track_drop")
 
 
 def main(seconds: float, postgres: bool) -> None:
@@ -356,7 +343,7 @@ def main(seconds: float, postgres: bool) -> None:
                 asyncio.run(drive(ports[kind], payloads, 60.0, offsets[kind], limit=STREAMS))
             time.sleep(2)  # the warm-up's beats committed
             before = durable_count(url)
-            base = committed_now(url)
+            base = read_number(url, COMMITTED)
             readings_file = tmp / "committed.txt"
             watcher = subprocess.Popen(
                 [sys.executable, __file__, "--watch", url, str(readings_file)],

@@ -42,7 +42,8 @@ class Room(SQLModel, table=True):
     # Comma separated; a forwarded link lets people on these domains verify themselves in.
     allowed_domains: str = Field(default="", max_length=2000)
     invite_expiry_days: int = Field(default=30)
-    # Raw viewing events older than this are deleted (tracking.purge_expired_in_chunks); rollups stay.
+    # Raw viewing events older than this are deleted (tracking.purge_expired_in_chunks);
+    # rollups stay.
     retention_days: int = Field(default=365)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
